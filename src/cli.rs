@@ -1,0 +1,75 @@
+//! Command-line flags, as typed. Resolving them into a plan happens in `config`.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "humiao", version, about = "护苗: child-protection early warning for a county governance centre")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The nightly run: ingest the new inbox files, then (later stages) score and report.
+    Run(PipelineArgs),
+    /// Read every new inbox file into the lake and write the quality report.
+    Ingest(PipelineArgs),
+    /// Write realistic synthetic extracts (an inbox, the township reference, an answer key).
+    Synth(SynthArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PipelineArgs {
+    /// The pipeline file, e.g. pipelines/demo.toml.
+    #[arg(long)]
+    pub pipeline: PathBuf,
+    /// The inbox folder (inbox/<source>/<file>).
+    #[arg(long)]
+    pub inbox: Option<PathBuf>,
+    /// The folder holding townships.csv.
+    #[arg(long)]
+    pub reference: Option<PathBuf>,
+    /// The Delta lake folder.
+    #[arg(long)]
+    pub lake: Option<PathBuf>,
+    /// Outputs go to OUT/<as-of>/.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// The pseudonymisation key file (only its owner may read it).
+    #[arg(long)]
+    pub key_file: Option<PathBuf>,
+    /// The as-of date (default: today in China).
+    #[arg(long, value_parser = parse_date)]
+    pub as_of: Option<NaiveDate>,
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// How many youths the county has.
+    #[arg(long)]
+    pub youths: usize,
+    /// The random seed: the same seed gives the same files, byte for byte.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// The extracts' as-of date; they cover the 30 months before it.
+    #[arg(long, value_parser = parse_date)]
+    pub as_of: NaiveDate,
+    /// Where to write inbox/, reference/ and expected/.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Share of extra bad rows to inject (e.g. 0.01), plus a file with a missing column and
+    /// a file of no declared table.
+    #[arg(long, default_value_t = 0.0)]
+    pub dirty: f64,
+    /// The key to pseudonymise with (default: the public demo key).
+    #[arg(long)]
+    pub key_file: Option<PathBuf>,
+}
+
+fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    crate::session::parse_iso_date(s).ok_or_else(|| format!("`{s}` is not a date as YYYY-MM-DD"))
+}

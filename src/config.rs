@@ -1,0 +1,392 @@
+//! Configuration: the pipeline file (`pipelines/*.toml`), the table contracts
+//! (`pipelines/tables/*.toml`) and the codebook (`models/codebook.toml`), read and resolved into
+//! a validated [`Plan`]. Nothing here touches data.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// `[pipeline]` of a pipeline file. Paths are relative to the pipeline file's folder.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSection {
+    /// A short name for logs and the manifest.
+    pub name: String,
+    /// The inbox: one folder per source (`police/`, `education/`, …).
+    pub inbox: PathBuf,
+    /// The folder holding `townships.csv`.
+    pub reference: PathBuf,
+    /// The Delta lake folder.
+    pub lake: PathBuf,
+    /// Outputs go to `out/<as-of>/`.
+    pub out: PathBuf,
+    /// The pseudonymisation key file (only its owner may read it).
+    pub key_file: PathBuf,
+    /// The folder of table contracts. Default `tables` beside the pipeline file.
+    #[serde(default = "default_tables")]
+    pub tables: PathBuf,
+    /// The codebook. Default `../models/codebook.toml`.
+    #[serde(default = "default_codebook")]
+    pub codebook: PathBuf,
+}
+
+fn default_tables() -> PathBuf {
+    PathBuf::from("tables")
+}
+fn default_codebook() -> PathBuf {
+    PathBuf::from("../models/codebook.toml")
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PipelineFile {
+    pipeline: PipelineSection,
+}
+
+/// How a table's records behave in time; the model reads it.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordKind {
+    /// A dated event (an incident, a conduct record, an absent month).
+    Event,
+    /// A period with a start and an optional end (civil status, justice).
+    Period,
+    /// A status whose latest record on or before the as-of date counts (enrollment, screening).
+    State,
+}
+
+impl RecordKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Event => "event",
+            RecordKind::Period => "period",
+            RecordKind::State => "state",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    /// Free text (trimmed; empty is missing).
+    Text,
+    /// `YYYY-MM-DD`.
+    Date,
+    /// `YYYY-MM`, read as the month's first day.
+    Month,
+    /// A non-negative integer.
+    Integer,
+    /// A code that must be listed in the codebook section named by `codes`.
+    Code,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnSpec {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: ColumnType,
+    /// A row with this column empty is quarantined as `missing_field`.
+    #[serde(default)]
+    pub required: bool,
+    /// For `type = "code"`: the codebook section, e.g. `police.behaviour_code`.
+    pub codes: Option<String>,
+}
+
+/// How a valid row becomes a canonical signal: SQL expressions over the typed columns.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignalSpec {
+    pub event_on: String,
+    /// The date checked against the as-of date for `future_date` (default: `event_on`).
+    pub future_on: Option<String>,
+    pub end_on: Option<String>,
+    pub code: String,
+    pub qualifier: Option<String>,
+    pub category: String,
+    pub severity: String,
+    pub school_code: Option<String>,
+    /// A second signal the same record feeds, when `when` holds.
+    pub also: Option<AlsoSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlsoSpec {
+    pub when: String,
+    pub category: String,
+    pub severity: String,
+}
+
+/// A table-specific rule: rows for which `valid_when` is false are quarantined with `reason`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSpec {
+    pub reason: String,
+    pub column: String,
+    pub valid_when: String,
+}
+
+/// One table's contract, from `pipelines/tables/<table>.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableContract {
+    pub table: String,
+    pub source: String,
+    pub label: String,
+    pub kind: RecordKind,
+    pub columns: Vec<ColumnSpec>,
+    pub signal: SignalSpec,
+    #[serde(default)]
+    pub checks: Vec<CheckSpec>,
+    /// Where the contract was read from (set on load).
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+/// The identity and person columns every table has (DOMAIN.md, "Common person columns").
+pub const IDENTITY_COLUMNS: [&str; 3] = ["person_key", "id_number", "name_hash"];
+/// A raw name may arrive too; it is hashed into `name_hash` at ingest and never kept.
+pub const RAW_NAME_COLUMN: &str = "name";
+pub const PERSON_COLUMNS: [&str; 3] = ["birth_date", "gender", "township_code"];
+
+impl TableContract {
+    /// Every column a file of this table must have in its header (identity aside).
+    pub fn header_columns(&self) -> impl Iterator<Item = &str> {
+        PERSON_COLUMNS.iter().copied().chain(self.columns.iter().map(|c| c.name.as_str()))
+    }
+}
+
+/// One codebook entry: a label and, for codes that feed a category, the category and severity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodeEntry {
+    pub label: String,
+    pub category: Option<String>,
+    pub severity: Option<i64>,
+}
+
+/// The codebook: code sections (`police.behaviour_code` → code → entry) and numeric parameters
+/// (`education.attendance.threshold_days` → "5").
+#[derive(Debug, Clone, Default)]
+pub struct Codebook {
+    pub sections: BTreeMap<String, BTreeMap<String, CodeEntry>>,
+    pub params: BTreeMap<String, String>,
+    pub version: String,
+    pub sha256: String,
+}
+
+impl Codebook {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let value: toml::Table =
+            toml::from_str(&text).map_err(|e| Error::config(path, e.to_string()))?;
+        let mut book = Codebook {
+            sha256: sha256_hex(text.as_bytes()),
+            version: text
+                .lines()
+                .find_map(|l| l.split("version ").nth(1))
+                .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
+                .unwrap_or_else(|| "unversioned".into()),
+            ..Default::default()
+        };
+        book.walk(path, "", &value)?;
+        Ok(book)
+    }
+
+    fn walk(&mut self, path: &Path, prefix: &str, table: &toml::Table) -> Result<()> {
+        for (key, value) in table {
+            let here = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+            match value {
+                toml::Value::String(label) => {
+                    self.entry(prefix, key, CodeEntry { label: label.clone(), category: None, severity: None });
+                }
+                toml::Value::Integer(n) => {
+                    self.params.insert(here, n.to_string());
+                }
+                toml::Value::Float(x) => {
+                    self.params.insert(here, x.to_string());
+                }
+                toml::Value::Table(t) if t.contains_key("label") => {
+                    let label = t["label"].as_str().unwrap_or_default().to_string();
+                    let category = t.get("category").and_then(|v| v.as_str()).map(str::to_string);
+                    let severity = t.get("severity").and_then(|v| v.as_integer());
+                    if category.is_some() != severity.is_some() {
+                        return Err(Error::config(
+                            path,
+                            format!("code {here} needs both a category and a severity, or neither"),
+                        ));
+                    }
+                    self.entry(prefix, key, CodeEntry { label, category, severity });
+                }
+                toml::Value::Table(t) => self.walk(path, &here, t)?,
+                _ => return Err(Error::config(path, format!("{here}: unsupported value"))),
+            }
+        }
+        Ok(())
+    }
+
+    fn entry(&mut self, section: &str, code: &str, entry: CodeEntry) {
+        self.sections.entry(section.to_string()).or_default().insert(code.to_string(), entry);
+    }
+
+    pub fn section(&self, name: &str) -> Option<&BTreeMap<String, CodeEntry>> {
+        self.sections.get(name)
+    }
+}
+
+/// Everything a run needs, resolved and checked.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    pub pipeline_path: PathBuf,
+    pub pipeline_sha256: String,
+    pub inbox: PathBuf,
+    pub reference: PathBuf,
+    pub lake: PathBuf,
+    pub out: PathBuf,
+    pub key_file: PathBuf,
+    pub as_of: NaiveDate,
+    pub tables: Vec<TableContract>,
+    pub codebook: Codebook,
+}
+
+/// Flags that override the pipeline file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub inbox: Option<PathBuf>,
+    pub reference: Option<PathBuf>,
+    pub lake: Option<PathBuf>,
+    pub out: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub as_of: Option<NaiveDate>,
+}
+
+impl Plan {
+    pub fn load(pipeline: &Path, overrides: Overrides) -> Result<Plan> {
+        let text = std::fs::read_to_string(pipeline).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::Usage(format!("pipeline file {} not found", pipeline.display())),
+            _ => Error::io(pipeline, e),
+        })?;
+        let file: PipelineFile =
+            toml::from_str(&text).map_err(|e| Error::config(pipeline, e.to_string()))?;
+        let base = pipeline.parent().unwrap_or(Path::new("."));
+        let rel = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+        let p = file.pipeline;
+        let codebook = Codebook::load(&rel(&p.codebook))?;
+        let tables = load_contracts(&rel(&p.tables), &codebook)?;
+        Ok(Plan {
+            name: p.name,
+            pipeline_path: pipeline.to_path_buf(),
+            pipeline_sha256: sha256_hex(text.as_bytes()),
+            inbox: overrides.inbox.unwrap_or_else(|| rel(&p.inbox)),
+            reference: overrides.reference.unwrap_or_else(|| rel(&p.reference)),
+            lake: overrides.lake.unwrap_or_else(|| rel(&p.lake)),
+            out: overrides.out.unwrap_or_else(|| rel(&p.out)),
+            key_file: overrides.key_file.unwrap_or_else(|| rel(&p.key_file)),
+            as_of: overrides.as_of.unwrap_or_else(crate::session::today_in_china),
+            tables,
+            codebook,
+        })
+    }
+
+    /// The table a file belongs to: the longest table name that starts its file name.
+    pub fn table_for_file(&self, file_name: &str) -> Option<&TableContract> {
+        self.tables
+            .iter()
+            .filter(|t| file_name.starts_with(&t.table))
+            .max_by_key(|t| t.table.len())
+    }
+}
+
+fn load_contracts(dir: &Path, codebook: &Codebook) -> Result<Vec<TableContract>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::config(dir, format!("cannot read the table contracts folder: {e}")))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    let mut tables = Vec::new();
+    for path in paths {
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let mut contract: TableContract =
+            toml::from_str(&text).map_err(|e| Error::config(&path, e.to_string()))?;
+        contract.path = path.clone();
+        check_contract(&contract, codebook)?;
+        tables.push(contract);
+    }
+    if tables.is_empty() {
+        return Err(Error::config(dir, "no table contracts (*.toml) found"));
+    }
+    Ok(tables)
+}
+
+fn check_contract(c: &TableContract, codebook: &Codebook) -> Result<()> {
+    let bad = |problem: String| Err(Error::config(&c.path, problem));
+    if !is_identifier(&c.table) || !is_identifier(&c.source) {
+        return bad("`table` and `source` must be lowercase identifiers".into());
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for col in &c.columns {
+        if !is_identifier(&col.name) {
+            return bad(format!("column name {:?} must be a lowercase identifier", col.name));
+        }
+        if IDENTITY_COLUMNS.contains(&col.name.as_str()) || PERSON_COLUMNS.contains(&col.name.as_str()) || col.name == RAW_NAME_COLUMN {
+            return bad(format!("column {} is a common person column; do not declare it", col.name));
+        }
+        if !seen.insert(col.name.clone()) {
+            return bad(format!("column {} is declared twice", col.name));
+        }
+        match (&col.kind, &col.codes) {
+            (ColumnType::Code, Some(section)) if codebook.section(section).is_none() => {
+                return bad(format!("column {}: codebook has no section [{section}]", col.name));
+            }
+            (ColumnType::Code, None) => return bad(format!("column {}: a code column needs `codes`", col.name)),
+            (ColumnType::Code, Some(_)) => {}
+            (_, Some(_)) => return bad(format!("column {}: only a code column takes `codes`", col.name)),
+            _ => {}
+        }
+    }
+    if !seen.contains("record_id") {
+        return bad("every table needs a `record_id` column".into());
+    }
+    Ok(())
+}
+
+fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !s.as_bytes()[0].is_ascii_digit()
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_codebook_reads_sections_and_parameters() {
+        let book = Codebook::load(Path::new("models/codebook.toml")).unwrap();
+        let b = &book.section("police.behaviour_code").unwrap()["S01"];
+        assert_eq!((b.category.as_deref(), b.severity), (Some("C2"), Some(2)));
+        assert_eq!(book.section("police.role").unwrap()["V"].label, "被害人");
+        assert_eq!(book.section("education.wellbeing_level").unwrap()["0"].category, None);
+        assert_eq!(book.params["education.attendance.threshold_days"], "5");
+        assert_eq!(book.section("person.gender").unwrap().len(), 3);
+    }
+
+    #[test]
+    fn the_demo_pipeline_resolves() {
+        let plan = Plan::load(Path::new("pipelines/demo.toml"), Overrides::default()).unwrap();
+        assert_eq!(plan.tables.len(), 7);
+        assert_eq!(plan.table_for_file("police_incidents_2026-11-23.csv").unwrap().table, "police_incidents");
+        assert!(plan.table_for_file("school_list.csv").is_none());
+    }
+}

@@ -1,0 +1,69 @@
+//! The crate's error type. Errors are grouped by who must act: the user's configuration or
+//! command line (exit 2), the input data or the machine (exit 1). A rejected input file is not an
+//! error of the run: it is reported and the run goes on (exit 3 at the end).
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The pipeline file, a table contract, the codebook or a flag is wrong: the user must act.
+    #[error("configuration error in {path}: {problem}")]
+    Config { path: PathBuf, problem: String },
+
+    /// A flag or argument is wrong.
+    #[error("usage error: {0}")]
+    Usage(String),
+
+    /// The pseudonymisation key file is missing, empty or too widely readable.
+    #[error("key file {path} {problem}")]
+    KeyFile { path: PathBuf, problem: String },
+
+    /// An input file cannot be read as its table: named with the column and row where known.
+    #[error("{file}: {problem}")]
+    InputFile { file: String, problem: String },
+
+    #[error("I/O error on {path}: {source}")]
+    Io { path: PathBuf, #[source] source: std::io::Error },
+
+    #[error(transparent)]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+
+    #[error(transparent)]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+
+    #[error(transparent)]
+    Delta(#[from] deltalake::DeltaTableError),
+
+    #[error(transparent)]
+    Parquet(#[from] datafusion::parquet::errors::ParquetError),
+
+    #[error(transparent)]
+    Xlsx(#[from] rust_xlsxwriter::XlsxError),
+
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+
+    #[error("internal error (a bug in humiao): {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The process exit code for this error: 2 for what the user must fix in the command or the
+    /// configuration, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Config { .. } | Error::Usage(_) | Error::KeyFile { .. } => 2,
+            _ => 1,
+        }
+    }
+
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+
+    pub fn config(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
+        Error::Config { path: path.into(), problem: problem.into() }
+    }
+}

@@ -1,0 +1,281 @@
+//! The lake: humiao's Delta tables, and the only module that uses deltalake.
+//!
+//! | table | one row is |
+//! |---|---|
+//! | `signals` | one signal of an accepted record (a record may feed two categories) |
+//! | `persons` | a pseudonymous person as seen with a name hash, birth date and gender |
+//! | `pending` | a valid row whose person is not known yet, retried on every run |
+//! | `quarantine` | a rejected row: file, line, column, reason (never a value) |
+//! | `files` | an ingested inbox file, with its content hash and row accounting |
+//! | `runs` | a completed ingest; rows of any other run are debris of a crash |
+//!
+//! Every row carries the `run_id` that wrote it. A run commits `runs` last, so
+//! [`Lake::recover`] can remove what a killed run left behind before the next run starts.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::{DataFrame, SessionContext};
+use deltalake::DeltaTable;
+use deltalake::protocol::SaveMode;
+
+use crate::error::{Error, Result};
+
+pub const SIGNALS: &str = "signals";
+pub const PERSONS: &str = "persons";
+pub const PENDING: &str = "pending";
+pub const QUARANTINE: &str = "quarantine";
+pub const FILES: &str = "files";
+pub const RUNS: &str = "runs";
+pub const TABLES: [&str; 6] = [SIGNALS, PERSONS, PENDING, QUARANTINE, FILES, RUNS];
+
+fn utf8(name: &str) -> Field {
+    Field::new(name, DataType::Utf8, true)
+}
+fn int64(name: &str) -> Field {
+    Field::new(name, DataType::Int64, true)
+}
+fn int32(name: &str) -> Field {
+    Field::new(name, DataType::Int32, true)
+}
+fn date(name: &str) -> Field {
+    Field::new(name, DataType::Date32, true)
+}
+
+/// The canonical record every table's rows are validated into (one row per input row).
+pub fn staged_fields() -> Vec<Field> {
+    vec![
+        utf8("file"),
+        int64("file_order"),
+        int64("line"),
+        utf8("source"),
+        utf8("table_name"),
+        utf8("record_kind"),
+        utf8("record_id"),
+        utf8("person_key"),
+        utf8("name_hash"),
+        utf8("link_method"),
+        utf8("birth_date"),
+        date("birth_on"),
+        utf8("gender"),
+        utf8("township_code"),
+        utf8("school_code"),
+        date("event_on"),
+        date("end_on"),
+        utf8("code"),
+        utf8("qualifier"),
+        utf8("category"),
+        int32("severity"),
+        utf8("also_category"),
+        int32("also_severity"),
+        utf8("reason"),
+        utf8("reason_column"),
+    ]
+}
+
+/// The column names of the canonical record, in order.
+pub fn staged_columns() -> Vec<String> {
+    staged_fields().iter().map(|f| f.name().clone()).collect()
+}
+
+/// The schema of each lake table (used to read a table that does not exist yet as empty).
+pub fn schema_of(table: &str) -> SchemaRef {
+    let fields = match table {
+        SIGNALS => vec![
+            utf8("person_key"),
+            utf8("link_method"),
+            utf8("source"),
+            utf8("table_name"),
+            utf8("record_kind"),
+            utf8("record_id"),
+            utf8("category"),
+            utf8("code"),
+            utf8("qualifier"),
+            int32("severity"),
+            date("event_on"),
+            date("end_on"),
+            utf8("birth_date"),
+            date("birth_on"),
+            utf8("gender"),
+            utf8("township_code"),
+            utf8("school_code"),
+            utf8("name_hash"),
+            utf8("record_hash"),
+            Field::new("is_also", DataType::Boolean, true),
+            utf8("file"),
+            int64("line"),
+            utf8("run_id"),
+        ],
+        PERSONS => vec![utf8("person_key"), utf8("name_hash"), utf8("birth_date"), utf8("gender"), utf8("run_id")],
+        PENDING => {
+            let mut f = staged_fields();
+            f.push(utf8("run_id"));
+            f
+        }
+        QUARANTINE => vec![
+            utf8("run_id"),
+            utf8("file"),
+            int64("line"),
+            utf8("table_name"),
+            utf8("record_id"),
+            utf8("column_name"),
+            utf8("reason"),
+        ],
+        FILES => vec![
+            utf8("run_id"),
+            utf8("file"),
+            utf8("sha256"),
+            int64("size"),
+            int64("mtime"),
+            utf8("table_name"),
+            utf8("status"),
+            int64("rows_read"),
+            int64("rows_accepted"),
+            int64("rows_quarantined"),
+            int64("rows_duplicate"),
+        ],
+        RUNS => vec![utf8("run_id"), utf8("as_of"), utf8("started_at"), utf8("finished_at"), int64("files_ingested"), int64("rows_read")],
+        other => unreachable!("no lake table {other}"),
+    };
+    Arc::new(Schema::new(fields))
+}
+
+/// A handle on the lake folder.
+#[derive(Debug, Clone)]
+pub struct Lake {
+    root: PathBuf,
+}
+
+impl Lake {
+    pub fn new(root: &Path) -> Result<Lake> {
+        std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
+        let root = root.canonicalize().map_err(|e| Error::io(root, e))?;
+        Ok(Lake { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A scratch folder for one run (staging files, spills); removed when the run ends.
+    pub fn scratch(&self, run_id: &str) -> PathBuf {
+        self.root.join("_scratch").join(run_id)
+    }
+
+    fn url(&self, table: &str) -> Result<url::Url> {
+        let dir = self.root.join(table);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        url::Url::from_directory_path(&dir).map_err(|_| Error::Internal(format!("bad lake path {}", dir.display())))
+    }
+
+    /// The table, or None when it has not been written yet.
+    pub async fn open(&self, table: &str) -> Result<Option<DeltaTable>> {
+        let t = DeltaTable::try_from_url(self.url(table)?).await?;
+        Ok(t.version().is_some().then_some(t))
+    }
+
+    /// Registers every lake table in `ctx` under its own name (empty if not written yet) and
+    /// returns the versions read.
+    pub async fn register_all(&self, ctx: &SessionContext) -> Result<BTreeMap<String, i64>> {
+        let mut versions = BTreeMap::new();
+        for table in TABLES {
+            let _ = ctx.deregister_table(table);
+            match self.open(table).await? {
+                Some(t) => {
+                    versions.insert(table.to_string(), t.version().map(|v| v as i64).unwrap_or(-1));
+                    t.update_datafusion_session(&ctx.state())?;
+                    ctx.register_table(table, t.table_provider().await?)?;
+                }
+                None => {
+                    versions.insert(table.to_string(), -1);
+                    let empty = MemTable::try_new(schema_of(table), vec![vec![]])?;
+                    ctx.register_table(table, Arc::new(empty))?;
+                }
+            }
+        }
+        Ok(versions)
+    }
+
+    /// Appends the rows of `df` to `table` in one commit; returns the new version.
+    pub async fn append(&self, ctx: &SessionContext, table: &str, df: DataFrame) -> Result<i64> {
+        let t = DeltaTable::try_from_url(self.url(table)?).await?;
+        let df = conform(df, &schema_of(table))?;
+        let t = t
+            .write(Vec::<RecordBatch>::new())
+            .with_input_plan(df.logical_plan().clone())
+            .with_session_state(Arc::new(ctx.state()))
+            .with_save_mode(SaveMode::Append)
+            .await?;
+        Ok(t.version().map(|v| v as i64).unwrap_or(-1))
+    }
+
+    /// Deletes from `table` every row whose `(table_name, record_id)` is in `keys`, in one commit.
+    pub async fn delete_keys(&self, ctx: &SessionContext, table: &str, keys: DataFrame) -> Result<()> {
+        let Some(t) = self.open(table).await? else { return Ok(()) };
+        t.merge(keys, "target.table_name = source.table_name AND target.record_id = source.record_id")
+            .with_source_alias("source")
+            .with_target_alias("target")
+            .with_session_state(Arc::new(ctx.state()))
+            .when_matched_delete(|d| d)?
+            .await?;
+        Ok(())
+    }
+
+    /// Removes the rows of runs that never committed (a killed run), from every table.
+    pub async fn recover(&self, ctx: &SessionContext) -> Result<usize> {
+        self.register_all(ctx).await?;
+        let committed: Vec<String> = collect_strings(ctx, "SELECT DISTINCT run_id FROM runs").await?;
+        let mut removed = 0;
+        for table in [SIGNALS, PERSONS, PENDING, QUARANTINE, FILES] {
+            let Some(t) = self.open(table).await? else { continue };
+            let stray: Vec<String> = collect_strings(ctx, &format!("SELECT DISTINCT run_id FROM {table}"))
+                .await?
+                .into_iter()
+                .filter(|r| !committed.contains(r))
+                .collect();
+            if stray.is_empty() {
+                continue;
+            }
+            tracing::warn!(table, runs = ?stray, "removing rows left by a run that did not finish");
+            let list = stray.iter().map(|r| crate::ingest::validate::lit(r)).collect::<Vec<_>>().join(", ");
+            t.delete()
+                .with_predicate(format!("run_id IN ({list})"))
+                .with_session_state(Arc::new(ctx.state()))
+                .await?;
+            removed += stray.len();
+        }
+        Ok(removed)
+    }
+}
+
+/// Selects and casts `df`'s columns to the lake table's schema, by name.
+fn conform(df: DataFrame, schema: &Schema) -> Result<DataFrame> {
+    use datafusion::prelude::{cast, col};
+    let exprs: Vec<_> = schema
+        .fields()
+        .iter()
+        .map(|f| cast(col(format!("\"{}\"", f.name())), f.data_type().clone()).alias(f.name()))
+        .collect();
+    Ok(df.select(exprs)?)
+}
+
+/// Runs a query returning one text column.
+pub async fn collect_strings(ctx: &SessionContext, sql: &str) -> Result<Vec<String>> {
+    use datafusion::arrow::array::{Array, AsArray};
+    let batches = ctx.sql(sql).await?.collect().await?;
+    let mut out = Vec::new();
+    for b in batches {
+        let col = datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)?;
+        let col = col.as_string::<i32>();
+        for i in 0..col.len() {
+            if col.is_valid(i) {
+                out.push(col.value(i).to_string());
+            }
+        }
+    }
+    Ok(out)
+}

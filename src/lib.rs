@@ -1,0 +1,17 @@
+//! humiao (护苗): a child-protection early-warning pipeline for county governance centres.
+//!
+//! Data flows one way: [`ingest`] (inbox files → validated, pseudonymised records) →
+//! [`link`] (one person per youth, one version per record) → [`lake`] (Delta tables) → model →
+//! [`report`]. The [`runner`] passes a run through the stages.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod ingest;
+pub mod lake;
+pub mod link;
+pub mod pseudo;
+pub mod report;
+pub mod runner;
+pub mod session;
+pub mod synth;

@@ -1,0 +1,95 @@
+//! The `humiao` binary: parse the flags, run, print the error chain, exit with its code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use humiao::cli::{Cli, Command, PipelineArgs};
+use humiao::config::{Overrides, Plan};
+use humiao::error::Error;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HUMIAO_LOG").unwrap_or_else(|_| "info,deltalake=warn,datafusion=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("error: {err}");
+            let mut source = std::error::Error::source(&err);
+            while let Some(s) = source {
+                eprintln!("  caused by: {s}");
+                source = s.source();
+            }
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<u8, Error> {
+    match cli.command {
+        Command::Run(args) | Command::Ingest(args) => {
+            let plan = Plan::load(&args.pipeline, overrides(&args))?;
+            let result = humiao::runner::ingest(&plan).await?;
+            let t = &result.report.totals;
+            println!(
+                "ingested {} file(s): {} rows read, {} accepted, {} quarantined, {} duplicate; {} file(s) rejected, {} unrecognised",
+                t.files_accepted, t.rows_read, t.rows_accepted, t.rows_quarantined, t.rows_duplicate, t.files_rejected, t.files_unrecognised
+            );
+            for f in &result.report.files {
+                if let humiao::ingest::FileStatus::Rejected(why) = &f.status {
+                    eprintln!("rejected {}: {why}", f.file);
+                }
+            }
+            println!("quality report: {}", result.out_dir.join("quality.xlsx").display());
+            Ok(result.outcome.exit_code())
+        }
+        Command::Synth(args) => {
+            let key = match &args.key_file {
+                Some(path) => std::fs::read(path)
+                    .map_err(|e| Error::io(path, e))?
+                    .strip_suffix(b"\n")
+                    .map(<[u8]>::to_vec)
+                    .unwrap_or_default(),
+                None => humiao::pseudo::DEMO_KEY.as_bytes().to_vec(),
+            };
+            let opts = humiao::synth::SynthOptions {
+                youths: args.youths,
+                seed: args.seed,
+                as_of: args.as_of,
+                out: args.out.clone(),
+                dirty: args.dirty,
+                key,
+            };
+            let summary = tokio::task::spawn_blocking(move || humiao::synth::synth(&opts))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))?
+                .map_err(|e| Error::Internal(format!("synth failed: {e:#}")))?;
+            let rows: usize = summary.files.iter().map(|(_, n)| n).sum();
+            println!("wrote {} files, {rows} rows, {} injected bad rows, under {}", summary.files.len(), summary.injected, args.out.display());
+            Ok(0)
+        }
+    }
+}
+
+fn overrides(a: &PipelineArgs) -> Overrides {
+    Overrides {
+        inbox: a.inbox.clone(),
+        reference: a.reference.clone(),
+        lake: a.lake.clone(),
+        out: a.out.clone(),
+        key_file: a.key_file.clone(),
+        as_of: a.as_of,
+    }
+}

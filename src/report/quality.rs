@@ -1,0 +1,190 @@
+//! The data-quality report of a run: `quality.json` for machines and `quality.xlsx` (Chinese)
+//! for the analyst. For every file: `rows_read = rows_accepted + rows_quarantined +
+//! rows_duplicate`, with a count per quarantine reason.
+
+use std::path::Path;
+
+use rust_xlsxwriter::{Format, FormatBorder, Workbook};
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::ingest::{FileReport, FileStatus};
+
+/// A quarantined row as the analyst sees it: where, which column, why. Never a value.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuarantinedRow {
+    pub file: String,
+    pub line: i64,
+    pub column: String,
+    pub reason: String,
+    pub record_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QualityReport {
+    pub run_id: String,
+    pub as_of: String,
+    pub pipeline: String,
+    pub files: Vec<FileReport>,
+    /// Rows quarantined by an earlier run as unlinkable/ambiguous that this run could link.
+    pub relinked_from_earlier_runs: u64,
+    /// Rows still waiting for their person after this run.
+    pub pending_after_run: u64,
+    pub totals: Totals,
+    #[serde(skip)]
+    pub quarantined_rows: Vec<QuarantinedRow>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Totals {
+    pub files_accepted: u64,
+    pub files_rejected: u64,
+    pub files_duplicate: u64,
+    pub files_unrecognised: u64,
+    pub rows_read: u64,
+    pub rows_accepted: u64,
+    pub rows_quarantined: u64,
+    pub rows_duplicate: u64,
+}
+
+impl QualityReport {
+    pub fn compute_totals(&mut self) {
+        let mut t = Totals::default();
+        for f in &self.files {
+            match f.status {
+                FileStatus::Accepted => t.files_accepted += 1,
+                FileStatus::Rejected(_) => t.files_rejected += 1,
+                FileStatus::DuplicateFile(_) => t.files_duplicate += 1,
+                FileStatus::Unrecognised(_) => t.files_unrecognised += 1,
+            }
+            t.rows_read += f.rows_read;
+            t.rows_accepted += f.rows_accepted;
+            t.rows_quarantined += f.rows_quarantined;
+            t.rows_duplicate += f.rows_duplicate;
+        }
+        self.totals = t;
+    }
+
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self)?;
+        let path = dir.join("quality.json");
+        std::fs::write(&path, json).map_err(|e| crate::error::Error::io(&path, e))?;
+        self.write_xlsx(&dir.join("quality.xlsx"))
+    }
+
+    fn write_xlsx(&self, path: &Path) -> Result<()> {
+        let mut book = Workbook::new();
+        book.set_properties(&rust_xlsxwriter::DocProperties::new().set_creation_datetime(
+            &rust_xlsxwriter::ExcelDateTime::from_ymd(2026, 1, 1)?,
+        ));
+        let head = Format::new().set_bold().set_background_color(0xD9E1F2).set_border(FormatBorder::Thin);
+        let bad = Format::new().set_font_color(0xC00000);
+        let reasons: Vec<&str> = crate::ingest::validate::REASONS.to_vec();
+
+        let sheet = book.add_worksheet().set_name("文件核对")?;
+        let mut headers: Vec<String> = ["文件", "数据表", "状态", "说明", "格式", "编码", "读取行数", "接收", "隔离", "重复"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        headers.extend(reasons.iter().map(|r| format!("隔离:{}", reason_label(r))));
+        for (c, h) in headers.iter().enumerate() {
+            sheet.write_with_format(0, c as u16, h, &head)?;
+        }
+        for (i, f) in self.files.iter().enumerate() {
+            let r = (i + 1) as u32;
+            let (status, detail) = status_label(&f.status);
+            sheet.write(r, 0, &f.file)?;
+            sheet.write(r, 1, f.table.as_deref().unwrap_or(""))?;
+            if matches!(f.status, FileStatus::Rejected(_)) {
+                sheet.write_with_format(r, 2, status, &bad)?;
+            } else {
+                sheet.write(r, 2, status)?;
+            }
+            sheet.write(r, 3, detail)?;
+            sheet.write(r, 4, f.format.map(|x| format!("{x:?}").to_uppercase()).unwrap_or_default())?;
+            sheet.write(r, 5, f.encoding.map(encoding_label).unwrap_or(""))?;
+            for (c, n) in [f.rows_read, f.rows_accepted, f.rows_quarantined, f.rows_duplicate].iter().enumerate() {
+                sheet.write(r, 6 + c as u16, *n as f64)?;
+            }
+            for (c, reason) in reasons.iter().enumerate() {
+                let n = f.quarantined_by_reason.get(*reason).copied().unwrap_or(0);
+                sheet.write(r, 10 + c as u16, n as f64)?;
+            }
+        }
+        let total_row = (self.files.len() + 1) as u32;
+        sheet.write_with_format(total_row, 0, "合计", &head)?;
+        let t = &self.totals;
+        for (c, n) in [t.rows_read, t.rows_accepted, t.rows_quarantined, t.rows_duplicate].iter().enumerate() {
+            sheet.write_with_format(total_row, 6 + c as u16, *n as f64, &head)?;
+        }
+        sheet.set_freeze_panes(1, 1)?;
+        sheet.set_column_width(0, 46)?;
+        sheet.set_column_width(1, 22)?;
+        sheet.set_column_width(3, 40)?;
+        sheet.set_column_width(5, 14)?;
+        sheet.write(total_row + 2, 0, format!(
+            "基准日 {},运行编号 {}。每个文件:读取行数 = 接收 + 隔离 + 重复。上次隔离、本次关联成功 {} 行;仍待关联 {} 行。",
+            self.as_of, self.run_id, self.relinked_from_earlier_runs, self.pending_after_run
+        ))?;
+
+        let rows = book.add_worksheet().set_name("隔离明细")?;
+        for (c, h) in ["文件", "行号", "字段", "原因", "原因代码", "记录编号"].iter().enumerate() {
+            rows.write_with_format(0, c as u16, *h, &head)?;
+        }
+        const MAX_ROWS: usize = 200_000;
+        for (i, q) in self.quarantined_rows.iter().take(MAX_ROWS).enumerate() {
+            let r = (i + 1) as u32;
+            rows.write(r, 0, &q.file)?;
+            rows.write(r, 1, q.line as f64)?;
+            rows.write(r, 2, &q.column)?;
+            rows.write(r, 3, reason_label(&q.reason))?;
+            rows.write(r, 4, &q.reason)?;
+            rows.write(r, 5, q.record_id.as_deref().unwrap_or(""))?;
+        }
+        if self.quarantined_rows.len() > MAX_ROWS {
+            rows.write((MAX_ROWS + 2) as u32, 0, format!("仅列出前 {MAX_ROWS} 行;完整清单见湖表 quarantine。"))?;
+        }
+        rows.set_freeze_panes(1, 0)?;
+        rows.set_column_width(0, 46)?;
+        rows.set_column_width(2, 18)?;
+        rows.set_column_width(3, 22)?;
+        rows.set_column_width(4, 20)?;
+        rows.set_column_width(5, 16)?;
+        book.save(path)?;
+        Ok(())
+    }
+}
+
+pub fn reason_label(reason: &str) -> &'static str {
+    match reason {
+        "missing_field" => "缺少必填字段",
+        "bad_date" => "日期格式无效",
+        "bad_number" => "数值无效",
+        "bad_person_key" => "人员编号格式错误",
+        "unknown_code" => "代码不在代码表中",
+        "unknown_township" => "乡镇代码不在参考表中",
+        "future_date" => "日期晚于基准日",
+        "birth_after_event" => "出生日期晚于事件日期",
+        "role_code_mismatch" => "涉案身份与行为代码不符",
+        "unlinkable" => "无法关联到人员",
+        "ambiguous_link" => "可关联到多名人员",
+        _ => "其他",
+    }
+}
+
+fn status_label(s: &FileStatus) -> (&'static str, String) {
+    match s {
+        FileStatus::Accepted => ("已接收", String::new()),
+        FileStatus::Rejected(why) => ("已拒收", why.clone()),
+        FileStatus::DuplicateFile(of) => ("重复文件", format!("与已接收的 {of} 内容相同")),
+        FileStatus::Unrecognised(why) => ("无法识别", why.clone()),
+    }
+}
+
+fn encoding_label(e: crate::ingest::read::Encoding) -> &'static str {
+    match e {
+        crate::ingest::read::Encoding::Utf8 => "UTF-8",
+        crate::ingest::read::Encoding::Utf8Bom => "UTF-8 (BOM)",
+        crate::ingest::read::Encoding::Gb18030 => "GB18030",
+    }
+}

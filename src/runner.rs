@@ -1,0 +1,296 @@
+//! The runner: passes a run through its stages (ingest → link → lake, then reports) and decides
+//! the exit code. Stages do not call each other; each reads what the one before wrote.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::Int64Type;
+use datafusion::prelude::SessionContext;
+
+use crate::config::Plan;
+use crate::error::{Error, Result};
+use crate::ingest::{self, FileStatus, IngestedFiles};
+use crate::lake::{self, Lake};
+use crate::pseudo::Pseudonymiser;
+use crate::report::quality::{QualityReport, QuarantinedRow};
+
+/// How a run ended, for the exit code: 0 clean, 3 when it completed but rejected a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Clean,
+    RejectedFiles,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Clean => 0,
+            Outcome::RejectedFiles => 3,
+        }
+    }
+}
+
+/// What an ingest did, for the caller and later stages.
+#[derive(Debug)]
+pub struct IngestResult {
+    pub outcome: Outcome,
+    pub report: QualityReport,
+    pub out_dir: PathBuf,
+    pub lake_versions: BTreeMap<String, i64>,
+}
+
+fn new_run_id() -> String {
+    format!("{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"), std::process::id())
+}
+
+/// `humiao ingest`: reads every new inbox file into the lake and writes the quality report.
+pub async fn ingest(plan: &Plan) -> Result<IngestResult> {
+    let started = Instant::now();
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let pseudo = Pseudonymiser::from_key_file(&plan.key_file)?;
+    let townships: Vec<String> = ingest::reference::load_townships(&plan.reference)?.into_iter().map(|t| t.code).collect();
+    let lake = Lake::new(&plan.lake)?;
+    let run_id = new_run_id();
+    let scratch = lake.scratch(&run_id);
+    std::fs::create_dir_all(&scratch).map_err(|e| Error::io(&scratch, e))?;
+    let ctx = crate::session::new_session(Some(&scratch))?;
+    let result = ingest_in(plan, &pseudo, &townships, &lake, &run_id, &scratch, &ctx, &started_at).await;
+    let _ = std::fs::remove_dir_all(&scratch);
+    let _ = std::fs::remove_dir(lake.root().join("_scratch"));
+    let r = result?;
+    tracing::info!(
+        run_id,
+        seconds = started.elapsed().as_secs_f64(),
+        rows_read = r.report.totals.rows_read,
+        accepted = r.report.totals.rows_accepted,
+        quarantined = r.report.totals.rows_quarantined,
+        duplicate = r.report.totals.rows_duplicate,
+        "ingest finished"
+    );
+    Ok(r)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn ingest_in(
+    plan: &Plan,
+    pseudo: &Pseudonymiser,
+    townships: &[String],
+    lake: &Lake,
+    run_id: &str,
+    scratch: &std::path::Path,
+    ctx: &SessionContext,
+    started_at: &str,
+) -> Result<IngestResult> {
+    let t = Instant::now();
+    lake.recover(ctx).await?;
+    lake.register_all(ctx).await?;
+    let known = known_files(ctx).await?;
+    let mut files = ingest::scan_inbox(plan)?;
+    let mut reports = ingest::plan_files(&mut files, &known)?;
+    tracing::info!(files = reports.len(), seconds = t.elapsed().as_secs_f64(), "inbox scanned");
+
+    let t = Instant::now();
+    let staging = scratch.join("staging");
+    ingest::stage_files(ctx, plan, pseudo, townships, &files, &mut reports, &staging).await?;
+    tracing::info!(seconds = t.elapsed().as_secs_f64(), "files read and validated");
+
+    let t = Instant::now();
+    crate::link::resolve(ctx, &staging, scratch).await?;
+    tracing::info!(seconds = t.elapsed().as_secs_f64(), "records linked and versioned");
+
+    // Per-file accounting, from the staged problems and the resolved statuses.
+    let counts = ctx
+        .sql(
+            "SELECT file, status, coalesce(reason, '') AS reason, count(*) AS n FROM (
+               SELECT file, 'quarantined' AS status, reason FROM staged WHERE reason IS NOT NULL
+               UNION ALL
+               SELECT file, status, status_reason AS reason FROM resolved WHERE from_pending = 0
+             ) GROUP BY file, status, reason",
+        )
+        .await?
+        .collect()
+        .await?;
+    for batch in &counts {
+        let file = datafusion::arrow::compute::cast(batch.column(0), &datafusion::arrow::datatypes::DataType::Utf8)?;
+        let status = datafusion::arrow::compute::cast(batch.column(1), &datafusion::arrow::datatypes::DataType::Utf8)?;
+        let reason = datafusion::arrow::compute::cast(batch.column(2), &datafusion::arrow::datatypes::DataType::Utf8)?;
+        let n = batch.column(3).as_primitive::<Int64Type>();
+        for i in 0..batch.num_rows() {
+            let Some(r) = reports.iter_mut().find(|r| r.file == file.as_string::<i32>().value(i)) else { continue };
+            let n = n.value(i) as u64;
+            r.rows_read += n;
+            match status.as_string::<i32>().value(i) {
+                "accepted" => r.rows_accepted += n,
+                "duplicate" => r.rows_duplicate += n,
+                _ => {
+                    r.rows_quarantined += n;
+                    *r.quarantined_by_reason.entry(reason.as_string::<i32>().value(i).to_string()).or_default() += n;
+                }
+            }
+        }
+    }
+    // A file with the same content as one read earlier in this run has that file's rows.
+    let by_file: BTreeMap<String, u64> = reports.iter().map(|r| (r.file.clone(), r.rows_read)).collect();
+    for r in reports.iter_mut() {
+        if let FileStatus::DuplicateFile(of) = &r.status {
+            if r.rows_read == 0 {
+                r.rows_read = by_file.get(of).copied().unwrap_or(0);
+                r.rows_duplicate = r.rows_read;
+            }
+        }
+    }
+
+    let t = Instant::now();
+    let (signals_written, persons_added) = crate::link::write_lake(ctx, lake, run_id).await?;
+    let accepted: Vec<&ingest::FileReport> =
+        reports.iter().filter(|r| r.status == FileStatus::Accepted).collect();
+    if !accepted.is_empty() {
+        let values: Vec<String> = accepted
+            .iter()
+            .map(|r| {
+                use crate::ingest::validate::lit;
+                format!(
+                    "({}, {}, {}, {}, {}, {}, 'accepted', {}, {}, {}, {})",
+                    lit(run_id),
+                    lit(&r.file),
+                    lit(r.sha256.as_deref().unwrap_or("")),
+                    r.size,
+                    r.mtime,
+                    lit(r.table.as_deref().unwrap_or("")),
+                    r.rows_read,
+                    r.rows_accepted,
+                    r.rows_quarantined,
+                    r.rows_duplicate
+                )
+            })
+            .collect();
+        let df = ctx
+            .sql(&format!(
+                "SELECT column1 AS run_id, column2 AS file, column3 AS sha256, column4 AS size, column5 AS mtime,
+                        column6 AS table_name, column7 AS status, column8 AS rows_read, column9 AS rows_accepted,
+                        column10 AS rows_quarantined, column11 AS rows_duplicate FROM (VALUES {})",
+                values.join(", ")
+            ))
+            .await?;
+        lake.append(ctx, lake::FILES, df).await?;
+    }
+    let relinked = count(ctx, "SELECT count(*) FROM resolved WHERE from_pending = 1 AND status <> 'quarantined'").await?;
+    let pending_after = count(ctx, "SELECT count(*) FROM resolved WHERE status = 'quarantined'").await?;
+    let quarantined_rows = quarantined_rows(ctx).await?;
+    let mut report = QualityReport {
+        run_id: run_id.to_string(),
+        as_of: plan.as_of.to_string(),
+        pipeline: plan.name.clone(),
+        files: reports,
+        relinked_from_earlier_runs: relinked,
+        pending_after_run: pending_after,
+        totals: Default::default(),
+        quarantined_rows,
+    };
+    report.compute_totals();
+    {
+        use crate::ingest::validate::lit;
+        let finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let df = ctx
+            .sql(&format!(
+                "SELECT {} AS run_id, {} AS as_of, {} AS started_at, {} AS finished_at, {} AS files_ingested, {} AS rows_read",
+                lit(run_id),
+                lit(&plan.as_of.to_string()),
+                lit(started_at),
+                lit(&finished_at),
+                report.totals.files_accepted,
+                report.totals.rows_read
+            ))
+            .await?;
+        lake.append(ctx, lake::RUNS, df).await?;
+    }
+    tracing::info!(signals_written, persons_added, seconds = t.elapsed().as_secs_f64(), "lake written");
+
+    let lake_versions = lake.register_all(ctx).await?;
+    let out_dir = plan.out.join(plan.as_of.to_string());
+    write_outputs(&out_dir, |dir| report.write(dir))?;
+    let outcome = if report.totals.files_rejected > 0 { Outcome::RejectedFiles } else { Outcome::Clean };
+    Ok(IngestResult { outcome, report, out_dir, lake_versions })
+}
+
+/// Writes outputs into a temporary folder beside `dir`, then moves each file into place, so a
+/// crash never leaves a half-written file where a reader expects a whole one.
+pub fn write_outputs(dir: &std::path::Path, write: impl FnOnce(&std::path::Path) -> Result<()>) -> Result<()> {
+    let parent = dir.parent().ok_or_else(|| Error::Usage(format!("bad output folder {}", dir.display())))?;
+    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    let tmp = parent.join(format!(".tmp-{}-{}", dir.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    write(&tmp)?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    for entry in std::fs::read_dir(&tmp).map_err(|e| Error::io(&tmp, e))? {
+        let entry = entry.map_err(|e| Error::io(&tmp, e))?;
+        let target = dir.join(entry.file_name());
+        std::fs::rename(entry.path(), &target).map_err(|e| Error::io(&target, e))?;
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}
+
+async fn count(ctx: &SessionContext, sql: &str) -> Result<u64> {
+    let batches = ctx.sql(sql).await?.collect().await?;
+    Ok(batches
+        .first()
+        .filter(|b| b.num_rows() > 0)
+        .map(|b| b.column(0).as_primitive::<Int64Type>().value(0) as u64)
+        .unwrap_or(0))
+}
+
+async fn known_files(ctx: &SessionContext) -> Result<IngestedFiles> {
+    let batches = ctx
+        .sql("SELECT file, size, mtime, sha256, rows_read FROM files WHERE status = 'accepted'")
+        .await?
+        .collect()
+        .await?;
+    let mut known = IngestedFiles::default();
+    for b in batches {
+        let text = |i: usize| datafusion::arrow::compute::cast(b.column(i), &datafusion::arrow::datatypes::DataType::Utf8);
+        let (file, sha) = (text(0)?, text(3)?);
+        let (file, sha) = (file.as_string::<i32>(), sha.as_string::<i32>());
+        let size = b.column(1).as_primitive::<Int64Type>();
+        let mtime = b.column(2).as_primitive::<Int64Type>();
+        let rows = b.column(4).as_primitive::<Int64Type>();
+        for i in 0..b.num_rows() {
+            known.by_stat.insert((file.value(i).to_string(), size.value(i), mtime.value(i)), sha.value(i).to_string());
+            known.by_hash.insert(sha.value(i).to_string(), (file.value(i).to_string(), rows.value(i) as u64));
+        }
+    }
+    Ok(known)
+}
+
+async fn quarantined_rows(ctx: &SessionContext) -> Result<Vec<QuarantinedRow>> {
+    let batches = ctx
+        .sql(
+            "SELECT file, line, reason_column, reason, record_id FROM staged WHERE reason IS NOT NULL
+             UNION ALL
+             SELECT file, line, 'name_hash', status_reason, record_id FROM resolved
+             WHERE status = 'quarantined' AND from_pending = 0
+             ORDER BY file, line",
+        )
+        .await?
+        .collect()
+        .await?;
+    let mut out = Vec::new();
+    for b in batches {
+        let text = |i: usize| datafusion::arrow::compute::cast(b.column(i), &datafusion::arrow::datatypes::DataType::Utf8);
+        let (file, column, reason, rid) = (text(0)?, text(2)?, text(3)?, text(4)?);
+        let line = b.column(1).as_primitive::<Int64Type>();
+        for i in 0..b.num_rows() {
+            out.push(QuarantinedRow {
+                file: file.as_string::<i32>().value(i).to_string(),
+                line: line.value(i),
+                column: column.as_string::<i32>().value(i).to_string(),
+                reason: reason.as_string::<i32>().value(i).to_string(),
+                record_id: rid.is_valid(i).then(|| rid.as_string::<i32>().value(i).to_string()),
+            });
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,177 @@
+//! The one DataFusion session of a run, with humiao's scalar UDFs registered.
+//!
+//! The UDFs are strict parsers for the extracts' text values (a date is `YYYY-MM-DD` and a real
+//! calendar day, a month is `YYYY-MM`, an integer is digits only): each returns NULL where the
+//! text is not valid, and the validation SQL turns that NULL into a quarantine reason.
+
+use std::sync::Arc;
+
+use chrono::{Datelike, NaiveDate};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Date32Array, Int64Array};
+use datafusion::arrow::datatypes::{DataType, Date32Type};
+use datafusion::common::cast::as_string_array;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::error::Result;
+
+/// Days from 0001-01-01 (CE) to 1970-01-01, to turn chrono dates into Arrow `Date32`.
+const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
+
+pub fn date_to_days(date: NaiveDate) -> i32 {
+    date.num_days_from_ce() - UNIX_EPOCH_DAYS_FROM_CE
+}
+
+pub fn days_to_date(days: i32) -> NaiveDate {
+    NaiveDate::from_num_days_from_ce_opt(days + UNIX_EPOCH_DAYS_FROM_CE).expect("date in range")
+}
+
+/// A new session: one partition per core, spilling to the lake's scratch folder when memory
+/// runs short, and the humiao UDFs.
+pub fn new_session(spill_dir: Option<&std::path::Path>) -> Result<SessionContext> {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let config = SessionConfig::new()
+        .with_target_partitions(cores)
+        .with_batch_size(8192)
+        .with_information_schema(false)
+        .set_bool("datafusion.execution.parquet.pushdown_filters", false)
+        .set_bool("datafusion.explain.show_statistics", false);
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(dir) = spill_dir {
+        runtime = runtime.with_temp_file_path(dir);
+    }
+    let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
+    register_udfs(&ctx);
+    Ok(ctx)
+}
+
+fn register_udfs(ctx: &SessionContext) {
+    ctx.register_udf(text_to_date_udf("parse_date", parse_iso_date));
+    ctx.register_udf(text_to_date_udf("parse_month", parse_month));
+    ctx.register_udf(text_to_date_udf("parse_birth", parse_birth));
+    ctx.register_udf(create_udf(
+        "parse_int",
+        vec![DataType::Utf8],
+        DataType::Int64,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let text = as_string_array(&arrays[0])?;
+            let out: Int64Array = text.iter().map(|v| v.and_then(parse_int)).collect();
+            Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
+        }),
+    ));
+    ctx.register_udf(create_udf(
+        "last_day_of_month",
+        vec![DataType::Date32],
+        DataType::Date32,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let dates = arrays[0].as_primitive::<Date32Type>();
+            let out: Date32Array = dates
+                .iter()
+                .map(|d| d.map(|d| date_to_days(last_day_of_month(days_to_date(d)))))
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
+        }),
+    ));
+}
+
+fn text_to_date_udf(
+    name: &str,
+    parse: fn(&str) -> Option<NaiveDate>,
+) -> datafusion::logical_expr::ScalarUDF {
+    create_udf(
+        name,
+        vec![DataType::Utf8],
+        DataType::Date32,
+        Volatility::Immutable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let text = as_string_array(&arrays[0])?;
+            let mut out = Date32Array::builder(text.len());
+            for v in text.iter() {
+                out.append_option(v.and_then(parse).map(date_to_days));
+            }
+            Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
+        }),
+    )
+}
+
+fn digits(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// `YYYY-MM-DD`, a real calendar day.
+pub fn parse_iso_date(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(digits(&s[0..4])? as i32, digits(&s[5..7])?, digits(&s[8..10])?)
+}
+
+/// `YYYY-MM`, as the first day of that month.
+pub fn parse_month(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    if b.len() != 7 || b[4] != b'-' {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(digits(&s[0..4])? as i32, digits(&s[5..7])?, 1)
+}
+
+/// A birth date: `YYYY-MM-DD`, or `YYYY-MM` read as that month's first day (DOMAIN.md, "Age").
+pub fn parse_birth(s: &str) -> Option<NaiveDate> {
+    parse_iso_date(s).or_else(|| parse_month(s))
+}
+
+fn parse_int(s: &str) -> Option<i64> {
+    if s.is_empty() || s.len() > 9 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+pub fn last_day_of_month(d: NaiveDate) -> NaiveDate {
+    let (y, m) = if d.month() == 12 { (d.year() + 1, 1) } else { (d.year(), d.month() + 1) };
+    NaiveDate::from_ymd_opt(y, m, 1).expect("valid month").pred_opt().expect("not the first day")
+}
+
+/// Today in the county's time zone (UTC+8, China has no daylight saving).
+pub fn today_in_china() -> NaiveDate {
+    (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_parsed_strictly() {
+        assert_eq!(parse_iso_date("2026-02-28"), NaiveDate::from_ymd_opt(2026, 2, 28));
+        assert_eq!(parse_iso_date("2026-02-30"), None);
+        assert_eq!(parse_iso_date("2026/02/03"), None);
+        assert_eq!(parse_iso_date("2026-2-3"), None);
+        assert_eq!(parse_iso_date("2026-13-01"), None);
+        assert_eq!(parse_month("2026-11"), NaiveDate::from_ymd_opt(2026, 11, 1));
+        assert_eq!(parse_month("2026-00"), None);
+        assert_eq!(parse_birth("2010-05"), NaiveDate::from_ymd_opt(2010, 5, 1));
+        assert_eq!(parse_int("12"), Some(12));
+        assert_eq!(parse_int("1.5"), None);
+        assert_eq!(parse_int("-3"), None);
+    }
+
+    #[test]
+    fn month_ends() {
+        let d = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        assert_eq!(last_day_of_month(d(2024, 2, 1)), d(2024, 2, 29));
+        assert_eq!(last_day_of_month(d(2026, 12, 5)), d(2026, 12, 31));
+        assert_eq!(days_to_date(date_to_days(d(1970, 1, 1))), d(1970, 1, 1));
+        assert_eq!(date_to_days(d(1970, 1, 2)), 1);
+    }
+}

@@ -36,12 +36,20 @@ pub fn new_session(spill_dir: Option<&std::path::Path>) -> Result<SessionContext
         .with_batch_size(8192)
         .with_information_schema(false)
         .set_bool("datafusion.execution.parquet.pushdown_filters", false)
-        .set_bool("datafusion.explain.show_statistics", false);
+        .set_bool("datafusion.explain.show_statistics", false)
+        .set_bool("datafusion.execution.parquet.schema_force_view_types", false);
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(dir) = spill_dir {
         runtime = runtime.with_temp_file_path(dir);
     }
-    let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
+    // The lake's planner knows Delta's own plan nodes (writes, merges) on top of DataFusion's.
+    let state = datafusion::execution::SessionStateBuilder::new()
+        .with_default_features()
+        .with_config(config)
+        .with_runtime_env(runtime.build_arc()?)
+        .with_query_planner(crate::lake::query_planner())
+        .build();
+    let ctx = SessionContext::new_with_state(state);
     register_udfs(&ctx);
     Ok(ctx)
 }

@@ -174,6 +174,10 @@ impl Lake {
 
     /// The table, or None when it has not been written yet.
     pub async fn open(&self, table: &str) -> Result<Option<DeltaTable>> {
+        let log = self.root.join(table).join("_delta_log");
+        if !std::fs::read_dir(&log).is_ok_and(|mut d| d.next().is_some()) {
+            return Ok(None);
+        }
         let t = DeltaTable::try_from_url(self.url(table)?).await?;
         Ok(t.version().is_some().then_some(t))
     }
@@ -250,6 +254,11 @@ impl Lake {
         }
         Ok(removed)
     }
+}
+
+/// The query planner a session needs to run the lake's writes and merges.
+pub fn query_planner() -> Arc<dyn datafusion::execution::context::QueryPlanner + Send + Sync> {
+    deltalake::delta_datafusion::planner::DeltaPlanner::new()
 }
 
 /// Selects and casts `df`'s columns to the lake table's schema, by name.

@@ -109,7 +109,7 @@ pub async fn write_lake(ctx: &SessionContext, lake: &Lake, run_id: &str) -> Resu
              FROM resolved r
              WHERE r.status <> 'quarantined' AND r.link_method IN ('person_key', 'id_number')
                AND NOT EXISTS (SELECT 1 FROM persons p WHERE p.person_key = r.person_key
-                 AND p.name_hash IS NOT DISTINCT FROM r.name_hash
+                 AND (p.name_hash IS NOT DISTINCT FROM r.name_hash)
                  AND p.birth_date = r.birth_date AND p.gender = r.gender)"
         ))
         .await?;

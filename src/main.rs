@@ -57,11 +57,10 @@ async fn run(cli: Cli) -> Result<u8, Error> {
         }
         Command::Synth(args) => {
             let key = match &args.key_file {
-                Some(path) => std::fs::read(path)
-                    .map_err(|e| Error::io(path, e))?
-                    .strip_suffix(b"\n")
-                    .map(<[u8]>::to_vec)
-                    .unwrap_or_default(),
+                Some(path) => {
+                    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+                    String::from_utf8_lossy(&bytes).trim_end_matches(['\r', '\n']).as_bytes().to_vec()
+                }
                 None => humiao::pseudo::DEMO_KEY.as_bytes().to_vec(),
             };
             let opts = humiao::synth::SynthOptions {

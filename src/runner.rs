@@ -144,21 +144,30 @@ async fn ingest_in(
 
     let t = Instant::now();
     let (signals_written, persons_added) = crate::link::write_lake(ctx, lake, run_id).await?;
-    let accepted: Vec<&ingest::FileReport> =
-        reports.iter().filter(|r| r.status == FileStatus::Accepted).collect();
-    if !accepted.is_empty() {
-        let values: Vec<String> = accepted
+    // Ingested files and re-delivered copies are remembered; rejected and unrecognised files
+    // are looked at again on the next run.
+    let remembered: Vec<(&ingest::FileReport, &str)> = reports
+        .iter()
+        .filter_map(|r| match r.status {
+            FileStatus::Accepted => Some((r, "accepted")),
+            FileStatus::DuplicateFile(_) => Some((r, "duplicate_file")),
+            _ => None,
+        })
+        .collect();
+    if !remembered.is_empty() {
+        let values: Vec<String> = remembered
             .iter()
-            .map(|r| {
+            .map(|(r, status)| {
                 use crate::ingest::validate::lit;
                 format!(
-                    "({}, {}, {}, {}, {}, {}, 'accepted', {}, {}, {}, {})",
+                    "({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
                     lit(run_id),
                     lit(&r.file),
                     lit(r.sha256.as_deref().unwrap_or("")),
                     r.size,
                     r.mtime,
                     lit(r.table.as_deref().unwrap_or("")),
+                    lit(status),
                     r.rows_read,
                     r.rows_accepted,
                     r.rows_quarantined,
@@ -245,7 +254,7 @@ async fn count(ctx: &SessionContext, sql: &str) -> Result<u64> {
 
 async fn known_files(ctx: &SessionContext) -> Result<IngestedFiles> {
     let batches = ctx
-        .sql("SELECT file, size, mtime, sha256, rows_read FROM files WHERE status = 'accepted'")
+        .sql("SELECT file, size, mtime, sha256, rows_read, status FROM files")
         .await?
         .collect()
         .await?;
@@ -257,9 +266,13 @@ async fn known_files(ctx: &SessionContext) -> Result<IngestedFiles> {
         let size = b.column(1).as_primitive::<Int64Type>();
         let mtime = b.column(2).as_primitive::<Int64Type>();
         let rows = b.column(4).as_primitive::<Int64Type>();
+        let status = text(5)?;
+        let status = status.as_string::<i32>();
         for i in 0..b.num_rows() {
             known.by_stat.insert((file.value(i).to_string(), size.value(i), mtime.value(i)), sha.value(i).to_string());
-            known.by_hash.insert(sha.value(i).to_string(), (file.value(i).to_string(), rows.value(i) as u64));
+            if status.value(i) == "accepted" {
+                known.by_hash.insert(sha.value(i).to_string(), (file.value(i).to_string(), rows.value(i) as u64));
+            }
         }
     }
     Ok(known)

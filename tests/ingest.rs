@@ -94,7 +94,7 @@ fn dirty_extracts_are_accounted_for_row_by_row_and_rerunning_changes_nothing() {
 fn a_correction_replaces_the_earlier_version_and_a_resent_row_is_a_duplicate() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    synth(dir, 1500, 0.0);
+    synth(dir, 6000, 0.0);
     let key = key_file(dir, DEMO_KEY);
     let run = ingest(dir, &key);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -129,7 +129,12 @@ fn a_correction_replaces_the_earlier_version_and_a_resent_row_is_a_duplicate() {
     }
     assert!(checked > 0);
     let q = quality(dir);
-    let corrections = q["files"].as_array().unwrap().iter().find(|f| f["file"].as_str().unwrap().ends_with("_correction.csv")).unwrap();
+    let corrections = q["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["file"].as_str().unwrap().starts_with("police/") && f["file"].as_str().unwrap().ends_with("_correction.csv"))
+        .unwrap();
     assert_eq!(corrections["rows_accepted"].as_u64().unwrap(), checked as u64, "corrections are accepted");
     let resent: u64 = q["files"].as_array().unwrap().iter().filter(|f| f["status"] == "accepted").map(|f| f["rows_duplicate"].as_u64().unwrap()).sum();
     assert!(resent > 0, "the second police file re-sends rows of the first");

@@ -206,7 +206,11 @@ impl Lake {
 
     /// Appends the rows of `df` to `table` in one commit; returns the new version.
     pub async fn append(&self, ctx: &SessionContext, table: &str, df: DataFrame) -> Result<i64> {
-        let t = DeltaTable::try_from_url(self.url(table)?).await?;
+        let t = match self.open(table).await? {
+            Some(t) => t,
+            // A new table: build the handle without loading a log that does not exist yet.
+            None => deltalake::DeltaTableBuilder::from_url(self.url(table)?)?.build()?,
+        };
         let df = conform(df, &schema_of(table))?;
         let t = t
             .write(Vec::<RecordBatch>::new())

@@ -14,12 +14,29 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// The nightly run: ingest the new inbox files, then (later stages) score and report.
+    /// The nightly run: ingest the new inbox files, score the as-of date, write the list,
+    /// changes, tasks, quality report and manifest.
     Run(PipelineArgs),
     /// Read every new inbox file into the lake and write the quality report.
     Ingest(PipelineArgs),
+    /// Score the lake as of a date: the risk list, changes, tasks and manifest.
+    Score(PipelineArgs),
     /// Write realistic synthetic extracts (an inbox, the township reference, an answer key).
     Synth(SynthArgs),
+    /// Run one SQL query over the lake's tables and print the result (for analysts).
+    Query(QueryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The pipeline file (for the lake's location).
+    #[arg(long)]
+    pub pipeline: PathBuf,
+    /// The Delta lake folder (overrides the pipeline file).
+    #[arg(long)]
+    pub lake: Option<PathBuf>,
+    /// The query, e.g. "SELECT reason, count(*) FROM quarantine GROUP BY reason".
+    pub sql: String,
 }
 
 #[derive(Debug, Args)]
@@ -45,6 +62,9 @@ pub struct PipelineArgs {
     /// The as-of date (default: today in China).
     #[arg(long, value_parser = parse_date)]
     pub as_of: Option<NaiveDate>,
+    /// The collision model file (default: the pipeline's, models/collision.toml).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

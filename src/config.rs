@@ -33,6 +33,9 @@ pub struct PipelineSection {
     /// The codebook. Default `../models/codebook.toml`.
     #[serde(default = "default_codebook")]
     pub codebook: PathBuf,
+    /// The collision model. Default `../models/collision.toml`.
+    #[serde(default = "default_model")]
+    pub model: PathBuf,
 }
 
 fn default_tables() -> PathBuf {
@@ -40,6 +43,9 @@ fn default_tables() -> PathBuf {
 }
 fn default_codebook() -> PathBuf {
     PathBuf::from("../models/codebook.toml")
+}
+fn default_model() -> PathBuf {
+    PathBuf::from("../models/collision.toml")
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,6 +102,10 @@ pub struct ColumnSpec {
     pub required: bool,
     /// For `type = "code"`: the codebook section, e.g. `police.behaviour_code`.
     pub codes: Option<String>,
+    /// A column beyond the specification that this county's extracts carry: read when present,
+    /// but a file without it is not rejected.
+    #[serde(default)]
+    pub extra: bool,
 }
 
 /// How a valid row becomes a canonical signal: SQL expressions over the typed columns.
@@ -107,6 +117,8 @@ pub struct SignalSpec {
     pub future_on: Option<String>,
     pub end_on: Option<String>,
     pub code: String,
+    /// The codebook section that labels `code` (default: that of the code column `code` names).
+    pub labels: Option<String>,
     pub qualifier: Option<String>,
     pub category: String,
     pub severity: String,
@@ -159,6 +171,11 @@ impl TableContract {
     /// Every column a file of this table must have in its header (identity aside).
     pub fn header_columns(&self) -> impl Iterator<Item = &str> {
         PERSON_COLUMNS.iter().copied().chain(self.columns.iter().map(|c| c.name.as_str()))
+    }
+
+    /// The header columns a file must have: all but the `extra` ones.
+    pub fn required_header_columns(&self) -> impl Iterator<Item = &str> {
+        PERSON_COLUMNS.iter().copied().chain(self.columns.iter().filter(|c| !c.extra).map(|c| c.name.as_str()))
     }
 }
 
@@ -221,6 +238,20 @@ impl Codebook {
                             format!("code {here} needs both a category and a severity, or neither"),
                         ));
                     }
+                    // Other fields of a labelled entry (a tier's `due_days`, a category's
+                    // `unit`) are parameters: `tiers.red.due_days`.
+                    for (field, v) in t {
+                        if matches!(field.as_str(), "label" | "category" | "severity") {
+                            continue;
+                        }
+                        let name = format!("{here}.{field}");
+                        match v {
+                            toml::Value::String(s) => self.params.insert(name, s.clone()),
+                            toml::Value::Integer(n) => self.params.insert(name, n.to_string()),
+                            toml::Value::Float(x) => self.params.insert(name, x.to_string()),
+                            _ => return Err(Error::config(path, format!("{name}: unsupported value"))),
+                        };
+                    }
                     self.entry(prefix, key, CodeEntry { label, category, severity });
                 }
                 toml::Value::Table(t) => self.walk(path, &here, t)?,
@@ -253,6 +284,8 @@ pub struct Plan {
     pub as_of: NaiveDate,
     pub tables: Vec<TableContract>,
     pub codebook: Codebook,
+    /// The collision model file (read by the scoring stage).
+    pub model: PathBuf,
 }
 
 /// Flags that override the pipeline file.
@@ -264,6 +297,7 @@ pub struct Overrides {
     pub out: Option<PathBuf>,
     pub key_file: Option<PathBuf>,
     pub as_of: Option<NaiveDate>,
+    pub model: Option<PathBuf>,
 }
 
 impl Plan {
@@ -289,6 +323,7 @@ impl Plan {
             out: overrides.out.unwrap_or_else(|| rel(&p.out)),
             key_file: overrides.key_file.unwrap_or_else(|| rel(&p.key_file)),
             as_of: overrides.as_of.unwrap_or_else(crate::session::today_in_china),
+            model: overrides.model.unwrap_or_else(|| rel(&p.model)),
             tables,
             codebook,
         })
@@ -380,6 +415,8 @@ mod tests {
         assert_eq!(book.section("education.wellbeing_level").unwrap()["0"].category, None);
         assert_eq!(book.params["education.attendance.threshold_days"], "5");
         assert_eq!(book.section("person.gender").unwrap().len(), 3);
+        assert_eq!(book.params["tiers.red.due_days"], "1");
+        assert_eq!(book.params["categories.C4.unit"], "公安、民政");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! humiao (护苗): a child-protection early-warning pipeline for county governance centres.
 //!
 //! Data flows one way: [`ingest`] (inbox files → validated, pseudonymised records) →
-//! [`link`] (one person per youth, one version per record) → [`lake`] (Delta tables) → model →
-//! [`report`]. The [`runner`] passes a run through the stages.
+//! [`link`] (one person per youth, one version per record) → [`lake`] (Delta tables) →
+//! [`model`] + [`score`] (the collision model as of a date) → [`report`]. The [`runner`] passes a run through the stages.
 
 pub mod cli;
 pub mod config;
@@ -10,8 +10,10 @@ pub mod error;
 pub mod ingest;
 pub mod lake;
 pub mod link;
+pub mod model;
 pub mod pseudo;
 pub mod report;
 pub mod runner;
+pub mod score;
 pub mod session;
 pub mod synth;

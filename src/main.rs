@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use humiao::cli::{Cli, Command, PipelineArgs};
+use humiao::lake::Lake;
 use humiao::config::{Overrides, Plan};
 use humiao::error::Error;
 
@@ -39,21 +40,28 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<u8, Error> {
     match cli.command {
-        Command::Run(args) | Command::Ingest(args) => {
+        Command::Ingest(args) => {
             let plan = Plan::load(&args.pipeline, overrides(&args))?;
             let result = humiao::runner::ingest(&plan).await?;
-            let t = &result.report.totals;
-            println!(
-                "ingested {} file(s): {} rows read, {} accepted, {} quarantined, {} duplicate; {} file(s) rejected, {} unrecognised",
-                t.files_accepted, t.rows_read, t.rows_accepted, t.rows_quarantined, t.rows_duplicate, t.files_rejected, t.files_unrecognised
-            );
-            for f in &result.report.files {
-                if let humiao::ingest::FileStatus::Rejected(why) = &f.status {
-                    eprintln!("rejected {}: {why}", f.file);
-                }
-            }
+            print_ingest(&result);
             println!("quality report: {}", result.out_dir.join("quality.xlsx").display());
             Ok(result.outcome.exit_code())
+        }
+        Command::Run(args) => {
+            let plan = Plan::load(&args.pipeline, overrides(&args))?;
+            Ok(print_run(&humiao::runner::run(&plan).await?))
+        }
+        Command::Score(args) => {
+            let plan = Plan::load(&args.pipeline, overrides(&args))?;
+            Ok(print_run(&humiao::runner::score(&plan).await?))
+        }
+        Command::Query(args) => {
+            let plan = Plan::load(&args.pipeline, Overrides { lake: args.lake.clone(), ..Default::default() })?;
+            let ctx = humiao::session::new_session(None)?;
+            Lake::new(&plan.lake)?.register_all(&ctx).await?;
+            let batches = ctx.sql(&args.sql).await?.collect().await?;
+            println!("{}", datafusion::arrow::util::pretty::pretty_format_batches(&batches)?);
+            Ok(0)
         }
         Command::Synth(args) => {
             let key = match &args.key_file {
@@ -82,6 +90,42 @@ async fn run(cli: Cli) -> Result<u8, Error> {
     }
 }
 
+/// Prints what a run or a scoring did; returns its exit code.
+fn print_run(result: &humiao::runner::RunResult) -> u8 {
+    if let Some(i) = &result.ingest {
+        print_ingest(i);
+    }
+    let n = |k: &str| result.counts.get(k).copied().unwrap_or(0);
+    println!(
+        "listed {} of {} scored: {} red, {} orange, {} yellow, {} blue; {} new, {} up, {} down, {} lifted",
+        n("persons_listed"),
+        n("persons_scored"),
+        n("listed_red"),
+        n("listed_orange"),
+        n("listed_yellow"),
+        n("listed_blue"),
+        n("changes_new"),
+        n("changes_up"),
+        n("changes_down"),
+        n("changes_lifted")
+    );
+    println!("outputs: {}", result.out_dir.display());
+    result.outcome.exit_code()
+}
+
+fn print_ingest(result: &humiao::runner::IngestResult) {
+    let t = &result.report.totals;
+    println!(
+        "ingested {} file(s): {} rows read, {} accepted, {} quarantined, {} duplicate; {} file(s) rejected, {} unrecognised",
+        t.files_accepted, t.rows_read, t.rows_accepted, t.rows_quarantined, t.rows_duplicate, t.files_rejected, t.files_unrecognised
+    );
+    for f in &result.report.files {
+        if let humiao::ingest::FileStatus::Rejected(why) = &f.status {
+            eprintln!("rejected {}: {why}", f.file);
+        }
+    }
+}
+
 fn overrides(a: &PipelineArgs) -> Overrides {
     Overrides {
         inbox: a.inbox.clone(),
@@ -90,5 +134,6 @@ fn overrides(a: &PipelineArgs) -> Overrides {
         out: a.out.clone(),
         key_file: a.key_file.clone(),
         as_of: a.as_of,
+        model: a.model.clone(),
     }
 }

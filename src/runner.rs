@@ -13,6 +13,7 @@ use crate::config::Plan;
 use crate::error::{Error, Result};
 use crate::ingest::{self, FileStatus, IngestedFiles};
 use crate::lake::{self, Lake};
+use crate::model::Model;
 use crate::pseudo::Pseudonymiser;
 use crate::report::quality::{QualityReport, QuarantinedRow};
 
@@ -39,6 +40,7 @@ pub struct IngestResult {
     pub report: QualityReport,
     pub out_dir: PathBuf,
     pub lake_versions: BTreeMap<String, i64>,
+    pub seconds: f64,
 }
 
 fn new_run_id() -> String {
@@ -47,6 +49,148 @@ fn new_run_id() -> String {
 
 /// `humiao ingest`: reads every new inbox file into the lake and writes the quality report.
 pub async fn ingest(plan: &Plan) -> Result<IngestResult> {
+    let result = ingest_stage(plan).await?;
+    write_outputs(&result.out_dir, |dir| result.report.write(dir))?;
+    Ok(result)
+}
+
+/// `humiao score`: the risk list, changes, tasks and manifest of `plan.as_of`, from the lake.
+pub async fn score(plan: &Plan) -> Result<RunResult> {
+    let model = Model::load(&plan.model, &plan.codebook, &plan.tables)?;
+    let started = Instant::now();
+    let scored = score_stage(plan, &model).await?;
+    finish(plan, &model, None, scored, started)
+}
+
+/// `humiao run`: ingest, then score, then every output in one move.
+pub async fn run(plan: &Plan) -> Result<RunResult> {
+    // The model is read first: a broken model file stops the run before the lake changes.
+    let model = Model::load(&plan.model, &plan.codebook, &plan.tables)?;
+    let started = Instant::now();
+    let ingested = ingest_stage(plan).await?;
+    let scored = score_stage(plan, &model).await?;
+    finish(plan, &model, Some(ingested), scored, started)
+}
+
+/// What a scoring run did, for the caller.
+#[derive(Debug)]
+pub struct RunResult {
+    pub outcome: Outcome,
+    pub out_dir: PathBuf,
+    pub ingest: Option<IngestResult>,
+    pub counts: BTreeMap<String, u64>,
+}
+
+/// Scores `plan.as_of` in its own session (spilling into the lake's scratch folder) and commits
+/// the scoring as a run.
+async fn score_stage(plan: &Plan, model: &Model) -> Result<(crate::score::Scored, BTreeMap<String, i64>)> {
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let lake = Lake::new(&plan.lake)?;
+    let run_id = format!("{}-score", new_run_id());
+    let scratch = lake.scratch(&run_id);
+    std::fs::create_dir_all(&scratch).map_err(|e| Error::io(&scratch, e))?;
+    let ctx = crate::session::new_session(Some(&scratch))?;
+    let result = async {
+        lake.recover(&ctx).await?;
+        let versions = lake.register_all(&ctx).await?;
+        let scored = crate::score::score(&ctx, plan, model, &lake, &run_id).await?;
+        commit_run(&ctx, &lake, &run_id, plan, &started_at, 0, 0).await?;
+        Ok::<_, Error>((scored, versions))
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&scratch);
+    let _ = std::fs::remove_dir(lake.root().join("_scratch"));
+    let (scored, versions) = result?;
+    tracing::info!(
+        listed = scored.counts.get("persons_listed").copied().unwrap_or(0),
+        seconds = scored.timings.values().sum::<f64>(),
+        "scored"
+    );
+    Ok((scored, versions))
+}
+
+/// Writes the list outputs (and the quality report of an ingest) in one move, then the manifest.
+fn finish(
+    plan: &Plan,
+    model: &Model,
+    ingested: Option<IngestResult>,
+    (scored, lake_versions): (crate::score::Scored, BTreeMap<String, i64>),
+    started: Instant,
+) -> Result<RunResult> {
+    let out_dir = plan.out.join(plan.as_of.to_string());
+    let mut counts = scored.counts.clone();
+    let mut timings = scored.timings.clone();
+    if let Some(i) = &ingested {
+        let t = &i.report.totals;
+        counts.insert("rows_read".into(), t.rows_read);
+        counts.insert("rows_accepted".into(), t.rows_accepted);
+        counts.insert("rows_quarantined".into(), t.rows_quarantined);
+        counts.insert("rows_duplicate".into(), t.rows_duplicate);
+        timings.insert("ingest".into(), i.seconds);
+    }
+    let t = Instant::now();
+    write_outputs(&out_dir, |dir| {
+        if let Some(i) = &ingested {
+            i.report.write(dir)?;
+        }
+        let tables = crate::report::lists::ListTables {
+            as_of: scored.as_of,
+            model_version: &model.version,
+            risk: &scored.risk,
+            changes: &scored.changes,
+            tasks: &scored.tasks,
+        };
+        crate::report::write_parquet(&dir.join("risk_list.parquet"), &scored.risk)?;
+        crate::report::write_parquet(&dir.join("changes.parquet"), &scored.changes)?;
+        crate::report::write_parquet(&dir.join("tasks.parquet"), &scored.tasks)?;
+        crate::report::lists::write_risk_csv(&dir.join("risk_list.csv"), &tables)?;
+        crate::report::lists::write_risk_xlsx(&dir.join("risk_list.xlsx"), &tables)?;
+        crate::report::lists::write_tasks_xlsx(&dir.join("tasks.xlsx"), &tables)?;
+        let mut timings = timings.clone();
+        timings.insert("outputs".into(), t.elapsed().as_secs_f64());
+        timings.insert("total".into(), started.elapsed().as_secs_f64());
+        crate::report::manifest::write(dir, &crate::report::manifest::ManifestInput {
+            plan,
+            model,
+            lake_versions: &lake_versions,
+            input_files: ingested.as_ref().map(|i| i.report.files.as_slice()).unwrap_or(&[]),
+            lake_files: &scored.lake_files,
+            previous_as_of: scored.previous_as_of,
+            counts: &counts,
+            timings: &timings,
+        })
+    })?;
+    let outcome = ingested.as_ref().map(|i| i.outcome).unwrap_or(Outcome::Clean);
+    Ok(RunResult { outcome, out_dir, ingest: ingested, counts })
+}
+
+/// Records a finished run in the lake's `runs` table: its rows are now committed.
+async fn commit_run(
+    ctx: &SessionContext,
+    lake: &Lake,
+    run_id: &str,
+    plan: &Plan,
+    started_at: &str,
+    files_ingested: u64,
+    rows_read: u64,
+) -> Result<()> {
+    use crate::ingest::validate::lit;
+    let finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let df = ctx
+        .sql(&format!(
+            "SELECT {} AS run_id, {} AS as_of, {} AS started_at, {} AS finished_at, {files_ingested} AS files_ingested, {rows_read} AS rows_read",
+            lit(run_id),
+            lit(&plan.as_of.to_string()),
+            lit(started_at),
+            lit(&finished_at),
+        ))
+        .await?;
+    lake.append(ctx, lake::RUNS, df).await?;
+    Ok(())
+}
+
+/// Ingests the new inbox files into the lake; the quality report is returned, not written.
+pub async fn ingest_stage(plan: &Plan) -> Result<IngestResult> {
     let started = Instant::now();
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let pseudo = Pseudonymiser::from_key_file(&plan.key_file)?;
@@ -59,7 +203,8 @@ pub async fn ingest(plan: &Plan) -> Result<IngestResult> {
     let result = ingest_in(plan, &pseudo, &townships, &lake, &run_id, &scratch, &ctx, &started_at).await;
     let _ = std::fs::remove_dir_all(&scratch);
     let _ = std::fs::remove_dir(lake.root().join("_scratch"));
-    let r = result?;
+    let mut r = result?;
+    r.seconds = started.elapsed().as_secs_f64();
     tracing::info!(
         run_id,
         seconds = started.elapsed().as_secs_f64(),
@@ -199,29 +344,13 @@ async fn ingest_in(
         quarantined_rows,
     };
     report.compute_totals();
-    {
-        use crate::ingest::validate::lit;
-        let finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let df = ctx
-            .sql(&format!(
-                "SELECT {} AS run_id, {} AS as_of, {} AS started_at, {} AS finished_at, {} AS files_ingested, {} AS rows_read",
-                lit(run_id),
-                lit(&plan.as_of.to_string()),
-                lit(started_at),
-                lit(&finished_at),
-                report.totals.files_accepted,
-                report.totals.rows_read
-            ))
-            .await?;
-        lake.append(ctx, lake::RUNS, df).await?;
-    }
+    commit_run(ctx, lake, run_id, plan, started_at, report.totals.files_accepted, report.totals.rows_read).await?;
     tracing::info!(signals_written, persons_added, seconds = t.elapsed().as_secs_f64(), "lake written");
 
     let lake_versions = lake.register_all(ctx).await?;
     let out_dir = plan.out.join(plan.as_of.to_string());
-    write_outputs(&out_dir, |dir| report.write(dir))?;
     let outcome = if report.totals.files_rejected > 0 { Outcome::RejectedFiles } else { Outcome::Clean };
-    Ok(IngestResult { outcome, report, out_dir, lake_versions })
+    Ok(IngestResult { outcome, report, out_dir, lake_versions, seconds: 0.0 })
 }
 
 /// Writes outputs into a temporary folder beside `dir`, then moves each file into place, so a

@@ -57,6 +57,18 @@ pub enum FileStatus {
     Unrecognised(String),
 }
 
+impl FileStatus {
+    /// The status as the quality report names it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FileStatus::Accepted => "accepted",
+            FileStatus::Rejected(_) => "rejected",
+            FileStatus::DuplicateFile(_) => "duplicate_file",
+            FileStatus::Unrecognised(_) => "unrecognised",
+        }
+    }
+}
+
 /// One file's line in the quality report.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileReport {

@@ -118,7 +118,7 @@ pub fn open(path: PathBuf, contract: &TableContract, pseudo: Pseudonymiser) -> R
     let format = Format::of(&path).ok_or("is not a CSV, XLSX or Parquet file")?;
     let schema = batch_schema(contract);
     let wanted: Vec<String> = contract.header_columns().map(str::to_string).collect();
-    let required: Vec<String> = wanted.clone();
+    let required: Vec<String> = contract.required_header_columns().map(str::to_string).collect();
     let (header_tx, header_rx) = std::sync::mpsc::sync_channel(1);
     let (batch_tx, batch_rx) = mpsc::channel(2);
     let out_schema = schema.clone();

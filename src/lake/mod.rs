@@ -7,7 +7,8 @@
 //! | `pending` | a valid row whose person is not known yet, retried on every run |
 //! | `quarantine` | a rejected row: file, line, column, reason (never a value) |
 //! | `files` | an ingested inbox file, with its content hash and row accounting |
-//! | `runs` | a completed ingest; rows of any other run are debris of a crash |
+//! | `runs` | a completed run; rows of any other run are debris of a crash |
+//! | `scores` | the risk list of each scored as-of date (the history changes are read from) |
 //!
 //! Every row carries the `run_id` that wrote it. A run commits `runs` last, so
 //! [`Lake::recover`] can remove what a killed run left behind before the next run starts.
@@ -31,7 +32,8 @@ pub const PENDING: &str = "pending";
 pub const QUARANTINE: &str = "quarantine";
 pub const FILES: &str = "files";
 pub const RUNS: &str = "runs";
-pub const TABLES: [&str; 6] = [SIGNALS, PERSONS, PENDING, QUARANTINE, FILES, RUNS];
+pub const SCORES: &str = "scores";
+pub const TABLES: [&str; 7] = [SIGNALS, PERSONS, PENDING, QUARANTINE, FILES, RUNS, SCORES];
 
 fn utf8(name: &str) -> Field {
     Field::new(name, DataType::Utf8, true)
@@ -139,6 +141,16 @@ pub fn schema_of(table: &str) -> SchemaRef {
             int64("rows_duplicate"),
         ],
         RUNS => vec![utf8("run_id"), utf8("as_of"), utf8("started_at"), utf8("finished_at"), int64("files_ingested"), int64("rows_read")],
+        SCORES => vec![
+            date("as_of"),
+            utf8("person_key"),
+            utf8("tier"),
+            Field::new("score", DataType::Float64, true),
+            date("first_listed_on"),
+            date("tier_since"),
+            utf8("model_version"),
+            utf8("run_id"),
+        ],
         other => unreachable!("no lake table {other}"),
     };
     Arc::new(Schema::new(fields))
@@ -233,12 +245,22 @@ impl Lake {
         Ok(())
     }
 
+    /// Deletes the rows of `table` for which `predicate` (SQL) holds, in one commit.
+    pub async fn delete_where(&self, ctx: &SessionContext, table: &str, predicate: &str) -> Result<()> {
+        let Some(t) = self.open(table).await? else { return Ok(()) };
+        t.delete()
+            .with_predicate(predicate.to_string())
+            .with_session_state(Arc::new(ctx.state()))
+            .await?;
+        Ok(())
+    }
+
     /// Removes the rows of runs that never committed (a killed run), from every table.
     pub async fn recover(&self, ctx: &SessionContext) -> Result<usize> {
         self.register_all(ctx).await?;
         let committed: Vec<String> = collect_strings(ctx, "SELECT DISTINCT run_id FROM runs").await?;
         let mut removed = 0;
-        for table in [SIGNALS, PERSONS, PENDING, QUARANTINE, FILES] {
+        for table in [SIGNALS, PERSONS, PENDING, QUARANTINE, FILES, SCORES] {
             let Some(t) = self.open(table).await? else { continue };
             let stray: Vec<String> = collect_strings(ctx, &format!("SELECT DISTINCT run_id FROM {table}"))
                 .await?

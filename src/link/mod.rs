@@ -5,7 +5,7 @@
 //! one is `ambiguous_link`. Such rows wait in the lake's `pending` table and are retried on every
 //! run. A record whose `(table, record_id)` is known replaces the earlier version when it
 //! differs (a correction) and is a duplicate when it is identical. All of it is one SQL plan
-//! (`resolve.sql`); this module writes its result into the lake.
+//! (`link.sql`, then `version.sql`); this module writes its result into the lake.
 
 use std::path::Path;
 
@@ -14,44 +14,78 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use crate::error::Result;
 use crate::lake::{self, Lake};
 
-const RESOLVE_SQL: &str = include_str!("resolve.sql");
+const LINK_SQL: &str = include_str!("link.sql");
+const VERSION_SQL: &str = include_str!("version.sql");
 const IDENTITY: [&str; 3] = ["person_key", "name_hash", "link_method"];
 
-/// The resolve query, with its column lists filled in.
-fn resolve_sql() -> String {
-    let cols = lake::staged_columns();
-    let plain: Vec<&str> = cols.iter().map(String::as_str).filter(|c| *c != "reason" && *c != "reason_column").collect();
-    let but_identity: Vec<&str> = plain.iter().copied().filter(|c| !IDENTITY.contains(c)).collect();
+/// The canonical columns without the problem columns, and without the identity ones.
+fn column_lists() -> (Vec<String>, Vec<String>) {
+    let plain: Vec<String> = lake::staged_columns()
+        .into_iter()
+        .filter(|c| c != "reason" && c != "reason_column")
+        .collect();
+    let but_identity = plain.iter().filter(|c| !IDENTITY.contains(&c.as_str())).cloned().collect();
+    (plain, but_identity)
+}
+
+/// Step 1, with its column lists filled in.
+fn link_sql() -> String {
+    let (plain, but_identity) = column_lists();
     let pending_cols: Vec<String> = plain
         .iter()
-        .map(|c| if *c == "file_order" { "CAST(-1 AS BIGINT) AS file_order".to_string() } else { format!("p.{c}") })
+        .map(|c| if c == "file_order" { "CAST(-1 AS BIGINT) AS file_order".to_string() } else { format!("p.{c}") })
         .collect();
-    let null_cols: Vec<String> = but_identity
-        .iter()
-        .filter(|c| **c != "table_name" && **c != "record_id")
-        .map(|c| match *c {
-            "file_order" => "CAST(-2 AS BIGINT) AS file_order".to_string(),
-            "line" => "CAST(0 AS BIGINT) AS line".to_string(),
-            other => format!("NULL AS {other}"),
-        })
-        .collect();
-    // `versions` unions hashed.* with the lake rows: keep hashed's column order there.
-    let hashed_order: Vec<&str> = but_identity.iter().copied().filter(|c| *c != "table_name" && *c != "record_id").collect();
-    RESOLVE_SQL
+    LINK_SQL
         .replace("{cols}", &plain.join(", "))
         .replace("{pending_cols}", &pending_cols.join(", "))
         .replace("{u_cols_but_identity}", &but_identity.iter().map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", "))
         .replace("{cols_but_identity}", &but_identity.join(", "))
-        .replace("{null_cols_but_key}", &null_cols.join(", "))
-        .replace("{out_cols}", &but_identity.join(", "))
-        .replace("SELECT hashed.*, false AS in_lake FROM hashed", &format!(
-            "SELECT {}, table_name, record_id, name_hash, from_pending, person_key, link_method, link_reason, record_hash, false AS in_lake FROM hashed",
-            hashed_order.join(", ")
-        ))
 }
 
-/// Runs the resolve plan over `staging/*.parquet` and the lake, writing `resolved.parquet`
-/// into the scratch folder. Returns the path.
+/// Step 2, with its column lists filled in.
+fn version_sql() -> String {
+    let (_, but_identity) = column_lists();
+    let tail = ["name_hash", "from_pending", "person_key", "link_method"];
+    let mut linked: Vec<String> = but_identity.clone();
+    linked.extend(tail.iter().map(|c| c.to_string()));
+    linked.push("link_reason".into());
+    linked.push("record_hash".into());
+    let nulls: Vec<String> = linked
+        .iter()
+        .map(|c| match c.as_str() {
+            "table_name" | "record_id" | "record_hash" => c.clone(),
+            "file_order" => "CAST(-2 AS BIGINT) AS file_order".into(),
+            "line" => "CAST(0 AS BIGINT) AS line".into(),
+            "from_pending" => "0 AS from_pending".into(),
+            other => format!("NULL AS {other}"),
+        })
+        .collect();
+    let mut out: Vec<String> = but_identity;
+    out.extend(tail.iter().map(|c| c.to_string()));
+    out.push("record_hash".into());
+    VERSION_SQL
+        .replace("{hashed_cols}", &linked.join(", "))
+        .replace("{null_cols}", &nulls.join(", "))
+        .replace("{out_cols}", &out.join(", "))
+}
+
+/// Writes the result of `sql` to `path` (Parquet) and registers it as `name`.
+async fn materialise(ctx: &SessionContext, name: &str, sql: &str, path: &Path) -> Result<()> {
+    ctx.sql(sql)
+        .await?
+        .write_parquet(
+            path.to_str().expect("utf-8 path"),
+            datafusion::dataframe::DataFrameWriteOptions::new().with_single_file_output(true),
+            Some(crate::ingest::staging_parquet_options()),
+        )
+        .await?;
+    let _ = ctx.deregister_table(name);
+    ctx.register_parquet(name, path.to_str().expect("utf-8 path"), ParquetReadOptions::default()).await?;
+    Ok(())
+}
+
+/// Runs the two resolve plans over `staging/*.parquet` and the lake, writing `linked.parquet`
+/// and `resolved.parquet` into the scratch folder. Returns the path of the latter.
 pub async fn resolve(ctx: &SessionContext, staging: &Path, scratch: &Path) -> Result<std::path::PathBuf> {
     let _ = ctx.deregister_table("staged");
     let has_staged = std::fs::read_dir(staging).map(|d| d.count() > 0).unwrap_or(false);
@@ -65,17 +99,11 @@ pub async fn resolve(ctx: &SessionContext, staging: &Path, scratch: &Path) -> Re
         )?;
         ctx.register_table("staged", std::sync::Arc::new(empty))?;
     }
+    let t = std::time::Instant::now();
+    materialise(ctx, "linked", &link_sql(), &scratch.join("linked.parquet")).await?;
+    tracing::debug!(seconds = t.elapsed().as_secs_f64(), "linked");
     let out = scratch.join("resolved.parquet");
-    ctx.sql(&resolve_sql())
-        .await?
-        .write_parquet(
-            out.to_str().expect("utf-8 path"),
-            datafusion::dataframe::DataFrameWriteOptions::new().with_single_file_output(true),
-            Some(crate::ingest::staging_parquet_options()),
-        )
-        .await?;
-    let _ = ctx.deregister_table("resolved");
-    ctx.register_parquet("resolved", out.to_str().expect("utf-8 path"), ParquetReadOptions::default()).await?;
+    materialise(ctx, "resolved", &version_sql(), &out).await?;
     Ok(out)
 }
 

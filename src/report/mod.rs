@@ -1,3 +1,34 @@
-//! Reports people read. This module is the only user of the XLSX writer.
+//! Outputs: what people read (the quality report, the lists, tasks) and what machines read (the
+//! lists as Parquet, the manifest). This module is the only user of the XLSX writer.
 
+pub mod lists;
+pub mod manifest;
 pub mod quality;
+
+use std::path::Path;
+
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::properties::WriterProperties;
+
+use crate::error::{Error, Result};
+
+/// Writes `batches` as one Parquet file. Nothing but the data goes in (no timestamps), so the
+/// same rows give the same bytes.
+pub fn write_parquet(path: &Path, batches: &[RecordBatch]) -> Result<()> {
+    let Some(first) = batches.first() else {
+        return Err(Error::Internal(format!("no schema for {}", path.display())));
+    };
+    let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+        .set_created_by(concat!("humiao ", env!("CARGO_PKG_VERSION")).to_string())
+        .build();
+    let mut writer = ArrowWriter::try_new(file, first.schema(), Some(props))?;
+    for b in batches {
+        writer.write(b)?;
+    }
+    writer.close()?;
+    Ok(())
+}

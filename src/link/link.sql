@@ -1,9 +1,7 @@
--- Link and version this run's valid records (and earlier rows still waiting for their person).
--- Inputs: staged (this run's canonical records), persons, pending, signals (the lake).
--- One output row per candidate record, with its status:
---   accepted    new, or a correction of the version before it
---   duplicate   identical to the version before it (in the lake or earlier in this run)
---   quarantined unlinkable / ambiguous_link (kept in `pending` and retried)
+-- Step 1 of 2: link this run's valid records (and earlier rows still waiting for their person)
+-- to a person. Inputs: staged (this run's canonical records), persons, pending, signals.
+-- One output row per candidate record: its person_key and link_method, and either its
+-- record_hash (linked) or its link_reason (unlinkable / ambiguous_link).
 WITH
 incoming AS (
   SELECT {cols}, 0 AS from_pending
@@ -61,51 +59,14 @@ linked AS (
   SELECT {cols_but_identity}, name_hash, from_pending, person_key, link_method, link_reason
   FROM linked_by_name
 ),
-hashed AS (
+final AS (
   SELECT linked.*,
-         md5(concat_ws('|', table_name, record_id, person_key, coalesce(birth_date, ''),
+         CASE WHEN link_reason IS NULL THEN md5(concat_ws('|', table_name, record_id, person_key, coalesce(birth_date, ''),
              coalesce(gender, ''), coalesce(township_code, ''), coalesce(school_code, ''),
              record_kind, coalesce(CAST(event_on AS VARCHAR), ''), coalesce(CAST(end_on AS VARCHAR), ''),
              coalesce(code, ''), coalesce(qualifier, ''), coalesce(category, ''),
              coalesce(CAST(severity AS VARCHAR), ''), coalesce(also_category, ''),
-             coalesce(CAST(also_severity AS VARCHAR), ''))) AS record_hash
+             coalesce(CAST(also_severity AS VARCHAR), ''))) END AS record_hash
   FROM linked
-  WHERE link_reason IS NULL
-),
-lake_versions AS (
-  SELECT DISTINCT s.table_name, s.record_id, s.record_hash
-  FROM signals s
-  WHERE EXISTS (SELECT 1 FROM hashed h WHERE h.table_name = s.table_name AND h.record_id = s.record_id)
-),
-versions AS (
-  SELECT hashed.*, false AS in_lake FROM hashed
-  UNION ALL
-  SELECT {null_cols_but_key}, table_name, record_id,
-         CAST(NULL AS VARCHAR) AS name_hash, 0 AS from_pending,
-         CAST(NULL AS VARCHAR) AS person_key, CAST(NULL AS VARCHAR) AS link_method,
-         CAST(NULL AS VARCHAR) AS link_reason, record_hash, true AS in_lake
-  FROM lake_versions
-),
-ordered AS (
-  SELECT v.*,
-    lag(record_hash) OVER (PARTITION BY table_name, record_id
-                           ORDER BY in_lake DESC, file_order, line) AS previous_hash,
-    row_number() OVER (PARTITION BY table_name, record_id
-                       ORDER BY in_lake, file_order DESC, line DESC) AS newest,
-    max(CASE WHEN in_lake THEN record_hash END) OVER (PARTITION BY table_name, record_id) AS lake_hash
-  FROM versions v
 )
-SELECT {out_cols}, name_hash, from_pending, person_key, link_method, record_hash,
-       CASE WHEN previous_hash = record_hash THEN 'duplicate' ELSE 'accepted' END AS status,
-       CAST(NULL AS VARCHAR) AS status_reason,
-       newest = 1 AND (lake_hash IS NULL OR lake_hash <> record_hash) AS write_version,
-       lake_hash IS NOT NULL AS key_in_lake
-FROM ordered
-WHERE NOT in_lake
-UNION ALL
-SELECT {out_cols}, name_hash, from_pending, person_key, link_method,
-       CAST(NULL AS VARCHAR) AS record_hash,
-       'quarantined' AS status, link_reason AS status_reason,
-       false AS write_version, false AS key_in_lake
-FROM linked
-WHERE link_reason IS NOT NULL
+SELECT * FROM final

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Scoring and whole-run benchmark on the inbox bench/ingest.sh made for N youths:
+#   1. `humiao run` (ingest + score + outputs) into a fresh lake, RUNS times (median, peak RSS);
+#   2. `humiao score` on that lake, RUNS times (median, peak RSS);
+#   3. the nightly re-run: `humiao run` again with nothing new in the inbox.
+# Usage: bench/run.sh [N=1000000] [RUNS=3]      (release build; results on stdout)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-1000000}
+RUNS=${2:-3}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/humiao-target}"
+cargo build --release --quiet
+BIN="$CARGO_TARGET_DIR/release/humiao"
+WORK=${BENCH_DIR:-/tmp/humiao-bench}/$N
+AS_OF=2026-11-24
+if [ ! -d "$WORK/inbox" ]; then
+  mkdir -p "$WORK"
+  "$BIN" synth --youths "$N" --seed 1 --as-of $AS_OF --out "$WORK" > /dev/null
+fi
+printf '%s\n' demo-county-key-not-for-production > "$WORK/key"; chmod 600 "$WORK/key"
+flags=(--pipeline pipelines/demo.toml --inbox "$WORK/inbox" --reference "$WORK/reference"
+       --lake "$WORK/lake" --out "$WORK/out" --key-file "$WORK/key" --as-of $AS_OF)
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+timed() { # label, command...
+  /usr/bin/time -f "%e %M" -o "$WORK/time.txt" "${@:2}" > "$WORK/stdout.txt" 2> "$WORK/stderr.txt" || true
+  read -r secs rss < "$WORK/time.txt"
+  echo "$1: ${secs} s, peak RSS $((rss / 1024)) MiB  ($(grep -m1 listed "$WORK/stdout.txt" || tail -1 "$WORK/stderr.txt"))" >&2
+  echo "$secs"
+}
+runs=(); scores=()
+for i in $(seq "$RUNS"); do
+  rm -rf "$WORK/lake" "$WORK/out"
+  runs+=("$(timed "run $i (fresh lake)" "$BIN" run "${flags[@]}")")
+done
+for i in $(seq "$RUNS"); do
+  scores+=("$(timed "score $i" "$BIN" score "${flags[@]}")")
+done
+timed "nightly re-run, nothing new" "$BIN" run "${flags[@]}" > /dev/null
+echo "median run: $(median "${runs[@]}") s; median score: $(median "${scores[@]}") s"
+python3 -c "import json;m=json.load(open('$WORK/out/$AS_OF/manifest.json'));print('last manifest timings:', m['timings_seconds'])"

@@ -1,0 +1,342 @@
+//! The collision model (碰撞模型) as data: `models/collision.toml`, read, checked and turned into
+//! SQL. Nothing here touches data; [`crate::score`] runs the SQL.
+//!
+//! Evaluation is one plan over a table of as-of dates (`model_asof`), so that the list (one date)
+//! and the trend (24 month ends) share the same rules and the same code:
+//! `active.sql` (every signal active on each date) → `scored.sql` (one row per person and date:
+//! facts, tier, intervention, score).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::config::{Codebook, RecordKind, TableContract, sha256_hex};
+use crate::error::{Error, Result};
+use crate::ingest::validate::lit;
+
+const ACTIVE_SQL: &str = include_str!("active.sql");
+const SCORED_SQL: &str = include_str!("scored.sql");
+
+/// How a rule decides whether a signal is active on the as-of date A.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleKind {
+    /// The signal's date d lies in the last `days` days: A − days < d ≤ A.
+    Within,
+    /// The period covers A: from ≤ A and (to empty or to ≥ A).
+    Period,
+    /// from ≤ A ≤ from + `days`; the period's own end is ignored.
+    FixedPeriod,
+    /// The person's latest record of its table on or before A (and, with `days`, within them).
+    Latest,
+}
+
+/// One `[[active]]` rule: which signals it governs and how.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActiveRule {
+    pub category: String,
+    pub kind: Option<RecordKind>,
+    pub table: Option<String>,
+    pub codes: Option<Vec<String>>,
+    pub rule: RuleKind,
+    pub days: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierRule {
+    pub name: String,
+    /// SQL conditions over the facts; the tier holds when any of them does.
+    pub when: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterventionRule {
+    pub name: String,
+    pub label: String,
+    pub when: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreSpec {
+    pub half_life_days: f64,
+    pub collision_bonus: f64,
+    pub weights: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelFile {
+    version: String,
+    max_age_years: i64,
+    collision_min_departments: i64,
+    active: Vec<ActiveRule>,
+    facts: BTreeMap<String, String>,
+    tiers: Vec<TierRule>,
+    interventions: Vec<InterventionRule>,
+    score: ScoreSpec,
+}
+
+/// The model, read from its file and checked against the codebook and the table contracts.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub path: PathBuf,
+    pub version: String,
+    pub sha256: String,
+    pub max_age_years: i64,
+    pub collision_min_departments: i64,
+    pub active: Vec<ActiveRule>,
+    pub facts: BTreeMap<String, String>,
+    pub tiers: Vec<TierRule>,
+    pub interventions: Vec<InterventionRule>,
+    pub score: ScoreSpec,
+    /// The categories (C1…C7), from the codebook's `[categories]`.
+    pub categories: Vec<String>,
+    /// The tables whose `latest` record counts (record kind `state`).
+    pub state_tables: Vec<String>,
+}
+
+/// Names the facts may not take: the built-in ones and the signal columns.
+const BUILT_IN: [&str; 5] = ["n_categories", "n_departments", "collision", "person_key", "as_of"];
+
+impl Model {
+    pub fn load(path: &Path, codebook: &Codebook, tables: &[TableContract]) -> Result<Model> {
+        let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::Usage(format!("model file {} not found", path.display())),
+            _ => Error::io(path, e),
+        })?;
+        let file: ModelFile = toml::from_str(&text).map_err(|e| Error::config(path, e.to_string()))?;
+        let categories: Vec<String> =
+            codebook.section("categories").map(|s| s.keys().cloned().collect()).unwrap_or_default();
+        let bad = |problem: String| Err(Error::config(path, problem));
+        if categories.is_empty() {
+            return bad("the codebook has no [categories]".into());
+        }
+        let state_tables: Vec<String> =
+            tables.iter().filter(|t| t.kind == RecordKind::State).map(|t| t.table.clone()).collect();
+        for (i, r) in file.active.iter().enumerate() {
+            let n = i + 1;
+            if !categories.contains(&r.category) {
+                return bad(format!("[[active]] rule {n}: unknown category {}", r.category));
+            }
+            if let Some(t) = &r.table
+                && !tables.iter().any(|c| &c.table == t)
+            {
+                return bad(format!("[[active]] rule {n}: no table contract for {t}"));
+            }
+            let needs_days = matches!(r.rule, RuleKind::Within | RuleKind::FixedPeriod);
+            if needs_days && r.days.is_none() {
+                return bad(format!("[[active]] rule {n}: rule {:?} needs `days`", r.rule));
+            }
+            if r.days.is_some_and(|d| d < 0) {
+                return bad(format!("[[active]] rule {n}: `days` must not be negative"));
+            }
+            if r.rule == RuleKind::Latest {
+                let on_state = r.kind == Some(RecordKind::State)
+                    || r.table.as_ref().is_some_and(|t| state_tables.contains(t));
+                if !on_state {
+                    return bad(format!(
+                        "[[active]] rule {n}: a `latest` rule must name kind = \"state\" or a table of that kind"
+                    ));
+                }
+            }
+        }
+        for name in file.facts.keys() {
+            let reserved = BUILT_IN.contains(&name.as_str()) || categories.iter().any(|c| c.to_lowercase() == *name);
+            if reserved || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+                return bad(format!("[facts] {name}: not a free lowercase name"));
+            }
+        }
+        if file.tiers.is_empty() {
+            return bad("no [[tiers]]".into());
+        }
+        let tier_labels = codebook.section("tiers");
+        for t in &file.tiers {
+            if tier_labels.is_none_or(|s| !s.contains_key(&t.name)) {
+                return bad(format!("tier {}: the codebook's [tiers] has no entry for it", t.name));
+            }
+        }
+        for c in file.score.weights.keys() {
+            if !categories.contains(c) {
+                return bad(format!("[score.weights]: unknown category {c}"));
+            }
+        }
+        if file.score.half_life_days <= 0.0 {
+            return bad("[score] half_life_days must be positive".into());
+        }
+        Ok(Model {
+            path: path.to_path_buf(),
+            version: file.version,
+            sha256: sha256_hex(text.as_bytes()),
+            max_age_years: file.max_age_years,
+            collision_min_departments: file.collision_min_departments,
+            active: file.active,
+            facts: file.facts,
+            tiers: file.tiers,
+            interventions: file.interventions,
+            score: file.score,
+            categories,
+            state_tables,
+        })
+    }
+
+    /// The SQL condition that selects the signals rule `r` governs (columns of `c`).
+    fn matches(r: &ActiveRule) -> String {
+        let mut parts = vec![format!("c.category = {}", lit(&r.category))];
+        if let Some(k) = r.kind {
+            parts.push(format!("c.record_kind = {}", lit(k.as_str())));
+        }
+        if let Some(t) = &r.table {
+            parts.push(format!("c.table_name = {}", lit(t)));
+        }
+        if let Some(codes) = &r.codes {
+            let list: Vec<String> = codes.iter().map(|c| lit(c)).collect();
+            parts.push(format!("c.code IN ({})", list.join(", ")));
+        }
+        parts.join(" AND ")
+    }
+
+    /// `active.sql`: one row per signal active on a date of `model_asof`.
+    pub fn active_sql(&self) -> String {
+        let mut active = String::from("CASE");
+        let mut days_ago = String::from("CASE");
+        for r in &self.active {
+            let when = Self::matches(r);
+            let days = r.days.unwrap_or(0);
+            let cond = match r.rule {
+                RuleKind::Within => format!("c.ev > d.a - {days}"),
+                RuleKind::Period => "(c.en IS NULL OR c.en >= d.a)".to_string(),
+                RuleKind::FixedPeriod => format!("d.a <= c.ev + {days}"),
+                RuleKind::Latest => {
+                    let within = r.days.map(|d| format!(" AND c.ev > d.a - {d}")).unwrap_or_default();
+                    format!("(c.nx IS NULL OR c.nx > d.a){within}")
+                }
+            };
+            let ago = match r.rule {
+                RuleKind::Period | RuleKind::FixedPeriod => "0".to_string(),
+                RuleKind::Within | RuleKind::Latest => "d.a - c.ev".to_string(),
+            };
+            active.push_str(&format!("\n    WHEN {when} THEN {cond}"));
+            days_ago.push_str(&format!("\n    WHEN {when} THEN {ago}"));
+        }
+        active.push_str("\n    ELSE false END");
+        days_ago.push_str("\n    ELSE d.a - c.ev END");
+        ACTIVE_SQL
+            .replace("{state_tables}", &self.state_tables_list())
+            .replace("{active_case}", &active)
+            .replace("{days_ago_case}", &days_ago)
+    }
+
+    fn state_tables_list(&self) -> String {
+        if self.state_tables.is_empty() {
+            return "''".into();
+        }
+        self.state_tables.iter().map(|t| lit(t)).collect::<Vec<_>>().join(", ")
+    }
+
+    /// `scored.sql`: one row per person and date with facts, tier, intervention and score
+    /// (tier NULL: not listed).
+    pub fn scored_sql(&self) -> String {
+        let cat_flags: Vec<String> =
+            self.categories.iter().map(|c| format!("bool_or(category = {}) AS {}", lit(c), c.to_lowercase())).collect();
+        let half = self.score.half_life_days;
+        let cat_scores: Vec<String> = self
+            .categories
+            .iter()
+            .map(|c| {
+                format!(
+                    "max(CASE WHEN category = {} THEN CAST(severity AS DOUBLE) * power(0.5, CAST(days_ago AS DOUBLE) / {half:?}) END) AS s_{}",
+                    lit(c),
+                    c.to_lowercase()
+                )
+            })
+            .collect();
+        let facts: Vec<String> = self.facts.iter().map(|(name, expr)| format!("{expr} AS {name}")).collect();
+        let tier = {
+            let mut s = String::from("CASE");
+            for t in &self.tiers {
+                let any: Vec<String> = t.when.iter().map(|w| format!("({w})")).collect();
+                s.push_str(&format!("\n    WHEN {} THEN {}", any.join(" OR "), lit(&t.name)));
+            }
+            s.push_str(" END");
+            s
+        };
+        let intervention = {
+            let mut s = String::from("CASE");
+            for i in &self.interventions {
+                s.push_str(&format!("\n    WHEN {} THEN {}", i.when, lit(&i.name)));
+            }
+            s.push_str(" ELSE 'none' END");
+            s
+        };
+        let mut score_terms: Vec<String> = self
+            .categories
+            .iter()
+            .map(|c| {
+                let w = self.score.weights.get(c).copied().unwrap_or(0.0);
+                format!("{w:?} * coalesce(s_{}, 0.0)", c.to_lowercase())
+            })
+            .collect();
+        score_terms.push(format!("CASE WHEN collision THEN {:?} ELSE 0.0 END", self.score.collision_bonus));
+        SCORED_SQL
+            .replace("{category_flags}", &cat_flags.join(",\n    "))
+            .replace("{category_scores}", &cat_scores.join(",\n    "))
+            .replace("{facts}", &if facts.is_empty() { String::new() } else { format!(",\n    {}", facts.join(",\n    ")) })
+            .replace("{min_departments}", &self.collision_min_departments.to_string())
+            .replace("{tier_case}", &tier)
+            .replace("{intervention_case}", &intervention)
+            .replace("{score_expr}", &score_terms.join("\n      + "))
+            .replace("{max_age}", &self.max_age_years.to_string())
+    }
+
+    /// Tier name → rank (1 = the first, most urgent tier).
+    pub fn tier_rank_case(&self, column: &str) -> String {
+        let mut s = format!("CASE {column}");
+        for (i, t) in self.tiers.iter().enumerate() {
+            s.push_str(&format!(" WHEN {} THEN {}", lit(&t.name), i + 1));
+        }
+        s.push_str(" END");
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Overrides, Plan};
+
+    fn plan() -> Plan {
+        Plan::load(Path::new("pipelines/demo.toml"), Overrides::default()).unwrap()
+    }
+
+    #[test]
+    fn the_default_model_loads_and_generates_its_sql() {
+        let plan = plan();
+        let m = Model::load(Path::new("models/collision.toml"), &plan.codebook, &plan.tables).unwrap();
+        assert_eq!(m.tiers.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["red", "orange", "yellow", "blue"]);
+        assert_eq!(m.categories.len(), 7);
+        let active = m.active_sql();
+        assert!(active.contains("WHEN c.category = 'C1' THEN c.ev > d.a - 180"), "{active}");
+        assert!(active.contains("c.code IN ('RL') THEN d.a <= c.ev + 365"), "{active}");
+        let scored = m.scored_sql();
+        assert!(scored.contains("c3_custodial"), "{scored}");
+        assert!(!scored.contains('{'), "a placeholder was left: {scored}");
+    }
+
+    #[test]
+    fn a_latest_rule_on_event_records_is_refused() {
+        let plan = plan();
+        let text = std::fs::read_to_string("models/collision.toml")
+            .unwrap()
+            .replace("category = \"C7\"\nkind = \"state\"\nrule = \"latest\"", "category = \"C7\"\nrule = \"latest\"");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.toml");
+        std::fs::write(&path, text).unwrap();
+        let err = Model::load(&path, &plan.codebook, &plan.tables).unwrap_err().to_string();
+        assert!(err.contains("a `latest` rule must name"), "{err}");
+    }
+}

@@ -1,0 +1,358 @@
+//! Scoring: the collision model evaluated on the lake as of a date, as DataFusion plans.
+//!
+//! `model::active_sql` → `active` (signals active on the date), `person.sql` → `person_asof`
+//! (birth date, gender, township and age on the date), `model::scored_sql` → `scored` (facts,
+//! tier, intervention, score per person), `list.sql` → the ranked risk list with reasons,
+//! records, links and changes. The list is kept in the lake's `scores` history, from which the
+//! next run learns what changed and how long each person has been listed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+
+use crate::config::Plan;
+use crate::error::Result;
+use crate::ingest::validate::lit;
+use crate::lake::{self, Lake};
+use crate::model::Model;
+
+const PERSON_SQL: &str = include_str!("person.sql");
+const LIST_SQL: &str = include_str!("list.sql");
+
+/// The columns of `risk_list.parquet`, in order (the list plan has a few more for history).
+pub const RISK_COLUMNS: [&str; 28] = [
+    "rank",
+    "person_key",
+    "tier",
+    "tier_label",
+    "score",
+    "intervention",
+    "intervention_label",
+    "categories",
+    "category_labels",
+    "n_categories",
+    "departments",
+    "collision",
+    "units",
+    "age",
+    "gender",
+    "gender_label",
+    "township_code",
+    "township_name",
+    "school_code",
+    "reasons",
+    "evidence",
+    "link_methods",
+    "change",
+    "change_label",
+    "first_listed_on",
+    "days_listed",
+    "as_of",
+    "model_version",
+];
+
+/// The unit order of tasks and lists (the codebook's units, in the order they first appear).
+const LINK_LABELS: [(&str, &str); 3] = [("person_key", "直接提供"), ("id_number", "身份证号转换"), ("name_hash", "姓名哈希关联")];
+
+/// What a scoring produced: the list, the changes and the tasks, sorted, plus counts and timings.
+#[derive(Debug)]
+pub struct Scored {
+    pub as_of: NaiveDate,
+    pub previous_as_of: Option<NaiveDate>,
+    pub risk: Vec<RecordBatch>,
+    pub changes: Vec<RecordBatch>,
+    pub tasks: Vec<RecordBatch>,
+    pub counts: BTreeMap<String, u64>,
+    pub timings: BTreeMap<String, f64>,
+    /// Every file the lake was made from: (file, sha256), for the manifest.
+    pub lake_files: Vec<(String, String)>,
+}
+
+fn date_lit(d: NaiveDate) -> String {
+    format!("DATE '{d}'")
+}
+
+fn rows(batches: &[RecordBatch]) -> u64 {
+    batches.iter().map(|b| b.num_rows() as u64).sum()
+}
+
+/// Registers `batches` (or an empty table of `schema`) as `name`.
+fn register_batches(ctx: &SessionContext, name: &str, schema: datafusion::arrow::datatypes::SchemaRef, batches: Vec<RecordBatch>) -> Result<()> {
+    let _ = ctx.deregister_table(name);
+    ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
+    Ok(())
+}
+
+/// Runs `sql` and collects its rows; an empty result is one empty batch, so its schema is kept.
+async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
+    let df = ctx.sql(sql).await?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let mut batches: Vec<RecordBatch> = df.collect().await?.into_iter().filter(|b| b.num_rows() > 0).collect();
+    if batches.is_empty() {
+        batches.push(RecordBatch::new_empty(schema));
+    }
+    Ok(batches)
+}
+
+/// Runs `sql`, keeps its result in memory and registers it as `name`; returns its row count.
+async fn materialise(ctx: &SessionContext, name: &str, sql: &str) -> Result<u64> {
+    let df = ctx.sql(sql).await?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await?;
+    let n = rows(&batches);
+    register_batches(ctx, name, schema, batches)?;
+    Ok(n)
+}
+
+/// A small reference table from SQL literals: `cols` names, each row already rendered.
+async fn register_values(ctx: &SessionContext, name: &str, cols: &[&str], rows: &[Vec<String>]) -> Result<()> {
+    let select: Vec<String> = cols.iter().enumerate().map(|(i, c)| format!("column{} AS {c}", i + 1)).collect();
+    let sql = if rows.is_empty() {
+        let nulls: Vec<String> = cols.iter().map(|c| format!("CAST(NULL AS VARCHAR) AS {c}")).collect();
+        format!("SELECT {} WHERE false", nulls.join(", "))
+    } else {
+        let values: Vec<String> = rows.iter().map(|r| format!("({})", r.join(", "))).collect();
+        format!("SELECT {} FROM (VALUES {})", select.join(", "), values.join(", "))
+    };
+    materialise(ctx, name, &sql).await?;
+    Ok(())
+}
+
+/// The model's reference tables: labels of codes, sources, categories, units, tiers, genders,
+/// link methods; the townships.
+pub async fn register_reference(ctx: &SessionContext, plan: &Plan, model: &Model) -> Result<()> {
+    let book = &plan.codebook;
+    let mut code_labels = Vec::new();
+    for t in &plan.tables {
+        let section = t.signal.labels.clone().or_else(|| {
+            t.columns.iter().find(|c| c.name == t.signal.code.trim()).and_then(|c| c.codes.clone())
+        });
+        if let Some(entries) = section.as_deref().and_then(|s| book.section(s)) {
+            for (code, e) in entries {
+                code_labels.push(vec![lit(&t.table), lit(code), lit(&e.label)]);
+            }
+        }
+    }
+    register_values(ctx, "ref_code_labels", &["table_name", "code", "label"], &code_labels).await?;
+    let section_rows = |name: &str| -> Vec<Vec<String>> {
+        book.section(name)
+            .map(|s| s.iter().map(|(k, e)| vec![lit(k), lit(&e.label)]).collect())
+            .unwrap_or_default()
+    };
+    register_values(ctx, "ref_sources", &["source", "label"], &section_rows("sources")).await?;
+    register_values(ctx, "ref_gender", &["code", "label"], &section_rows("person.gender")).await?;
+    let categories = book.section("categories").cloned().unwrap_or_default();
+    let cats: Vec<Vec<String>> = categories.iter().map(|(k, e)| vec![lit(k), lit(&e.label)]).collect();
+    register_values(ctx, "ref_categories", &["category", "label"], &cats).await?;
+    let units = unit_order(plan);
+    let mut cat_units = Vec::new();
+    for c in categories.keys() {
+        for u in category_units(plan, c) {
+            let order = units.iter().position(|x| *x == u).unwrap_or(units.len());
+            cat_units.push(vec![lit(c), lit(&u), order.to_string()]);
+        }
+    }
+    register_values(ctx, "ref_category_units", &["category", "unit", "unit_order"], &cat_units).await?;
+    let tiers: Vec<Vec<String>> = model
+        .tiers
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let due = book.params.get(&format!("tiers.{}.due_days", t.name)).cloned().unwrap_or_else(|| "30".into());
+            let label = book.section("tiers").and_then(|s| s.get(&t.name)).map(|e| e.label.clone()).unwrap_or_default();
+            vec![lit(&t.name), lit(&label), (i + 1).to_string(), due]
+        })
+        .collect();
+    register_values(ctx, "ref_tiers", &["tier", "label", "tier_rank", "due_days"], &tiers).await?;
+    let interventions: Vec<Vec<String>> =
+        model.interventions.iter().map(|i| vec![lit(&i.name), lit(&i.label)]).collect();
+    register_values(ctx, "ref_interventions", &["intervention", "label"], &interventions).await?;
+    let links: Vec<Vec<String>> =
+        LINK_LABELS.iter().enumerate().map(|(i, (m, l))| vec![lit(m), lit(l), i.to_string()]).collect();
+    register_values(ctx, "ref_link_methods", &["link_method", "label", "link_order"], &links).await?;
+    let towns: Vec<Vec<String>> = crate::ingest::reference::load_townships(&plan.reference)?
+        .into_iter()
+        .map(|t| vec![lit(&t.code), lit(&t.name), t.minors_population.to_string()])
+        .collect();
+    register_values(ctx, "ref_townships", &["township_code", "name", "minors_population"], &towns).await?;
+    Ok(())
+}
+
+/// The units a category is the responsibility of (`unit = "公安、民政"` in the codebook).
+fn category_units(plan: &Plan, category: &str) -> Vec<String> {
+    plan.codebook
+        .params
+        .get(&format!("categories.{category}.unit"))
+        .map(|u| u.split(['、', ',', '，']).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default()
+}
+
+/// The responsible units in the order tasks list them: 教育, 公安, 司法, 民政, then any other in
+/// the order the categories name them.
+pub fn unit_order(plan: &Plan) -> Vec<String> {
+    let mut units: Vec<String> = ["教育", "公安", "司法", "民政"].iter().map(|s| s.to_string()).collect();
+    let cats: Vec<String> = plan.codebook.section("categories").map(|s| s.keys().cloned().collect()).unwrap_or_default();
+    for c in cats {
+        for u in category_units(plan, &c) {
+            if !units.contains(&u) {
+                units.push(u);
+            }
+        }
+    }
+    units
+}
+
+/// Registers `model_asof`: the dates to evaluate on, with their day numbers.
+pub async fn register_dates(ctx: &SessionContext, dates: &[NaiveDate]) -> Result<()> {
+    let rows: Vec<Vec<String>> =
+        dates.iter().map(|d| vec![date_lit(*d), crate::session::date_to_days(*d).to_string()]).collect();
+    register_values(ctx, "model_asof", &["as_of", "a"], &rows).await
+}
+
+/// Evaluates the model on every date of `model_asof`: registers `active`, `person_asof` and
+/// `scored` (one row per person and date). Returns (active signals, scored people).
+pub async fn evaluate(ctx: &SessionContext, model: &Model) -> Result<(u64, u64)> {
+    let active = materialise(ctx, "active", &model.active_sql()).await?;
+    materialise(ctx, "person_asof", PERSON_SQL).await?;
+    let scored = materialise(ctx, "scored", &model.scored_sql()).await?;
+    Ok((active, scored))
+}
+
+/// `humiao score`: the list of `plan.as_of` from the lake; the history is updated.
+pub async fn score(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake, run_id: &str) -> Result<Scored> {
+    let as_of = plan.as_of;
+    let mut timings = BTreeMap::new();
+    let mut counts = BTreeMap::new();
+    let t = Instant::now();
+    lake.register_all(ctx).await?;
+    register_reference(ctx, plan, model).await?;
+    register_dates(ctx, &[as_of]).await?;
+    let (active, scored) = evaluate(ctx, model).await?;
+    counts.insert("signals_active".into(), active);
+    counts.insert("persons_scored".into(), scored);
+    timings.insert("evaluate".into(), t.elapsed().as_secs_f64());
+
+    let t = Instant::now();
+    let a = date_lit(as_of);
+    let previous_as_of = previous_as_of(ctx, as_of).await?;
+    let list_sql = LIST_SQL
+        .replace("{as_of}", &a)
+        .replace("{model_version}", &lit(&model.version))
+        .replace("{tier_rank_now}", &model.tier_rank_case("l.tier"))
+        .replace("{tier_rank_before}", &model.tier_rank_case("p.tier"));
+    let n = materialise(ctx, "listed_full", &list_sql).await?;
+    counts.insert("persons_listed".into(), n);
+    let risk = collect(ctx, &format!("SELECT {} FROM listed_full ORDER BY rank", RISK_COLUMNS.join(", "))).await?;
+    for (tier, n) in count_by(ctx, "SELECT tier, count(*) FROM listed_full GROUP BY tier").await? {
+        counts.insert(format!("listed_{tier}"), n);
+    }
+
+    let prev = previous_as_of.map(date_lit).unwrap_or_else(|| "CAST(NULL AS DATE)".into());
+    let changes = collect(
+        ctx,
+        &format!(
+            "SELECT person_key, change, change_label, tier_before, tier_before_label, tier_now, tier_now_label,
+                    first_listed_on, days_listed, previous_as_of, as_of
+             FROM (
+               SELECT r.person_key, r.change, r.change_label, r.tier_before, tb.label AS tier_before_label,
+                      r.tier AS tier_now, r.tier_label AS tier_now_label, r.first_listed_on, r.days_listed,
+                      {prev} AS previous_as_of, {a} AS as_of, CASE r.change WHEN 'new' THEN 1 WHEN 'up' THEN 2 ELSE 3 END AS k
+               FROM listed_full r LEFT JOIN ref_tiers tb ON tb.tier = r.tier_before
+               WHERE r.change IN ('new', 'up', 'down')
+               UNION ALL
+               SELECT p.person_key, 'lifted', '解除', p.tier, tb.label, CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR),
+                      p.first_listed_on, CAST(CAST({a} AS INT) - CAST(p.first_listed_on AS INT) AS BIGINT),
+                      {prev}, {a}, 4
+               FROM scores p LEFT JOIN ref_tiers tb ON tb.tier = p.tier
+               WHERE p.as_of = {prev} AND p.person_key NOT IN (SELECT person_key FROM listed_full)
+             ) ORDER BY k, person_key"
+        ),
+    )
+    .await?;
+    for (change, n) in count_by(ctx, &format!(
+        "SELECT change, count(*) FROM listed_full WHERE change <> 'same' GROUP BY change
+         UNION ALL SELECT 'lifted', count(*) FROM scores WHERE as_of = {prev} AND person_key NOT IN (SELECT person_key FROM listed_full)"
+    ))
+    .await?
+    {
+        counts.insert(format!("changes_{change}"), n);
+    }
+    let tasks = collect(
+        ctx,
+        &format!(
+            "WITH t AS (
+               SELECT u.unit, u.unit_order, r.person_key, r.rank, r.tier, r.tier_label, r.reasons, r.township_name,
+                      r.school_code, r.tier_since AS assigned_on,
+                      CAST(CAST(r.tier_since AS INT) + CAST(tl.due_days AS INT) AS DATE) AS due_on
+               FROM listed_full r
+               JOIN (SELECT DISTINCT a.person_key, cu.unit, cu.unit_order
+                     FROM active a JOIN ref_category_units cu ON cu.category = a.category) u ON u.person_key = r.person_key
+               JOIN ref_tiers tl ON tl.tier = r.tier
+             )
+             SELECT unit, person_key, rank, tier, tier_label, reasons, township_name, school_code, assigned_on, due_on,
+                    'open' AS status, '待处理' AS status_label,
+                    CAST(greatest(0, CAST({a} AS INT) - CAST(due_on AS INT)) AS BIGINT) AS days_overdue
+             FROM t ORDER BY unit_order, unit, rank"
+        ),
+    )
+    .await?;
+    counts.insert("tasks".into(), rows(&tasks));
+    timings.insert("list".into(), t.elapsed().as_secs_f64());
+
+    let t = Instant::now();
+    write_history(ctx, lake, as_of, run_id).await?;
+    timings.insert("history".into(), t.elapsed().as_secs_f64());
+    let files = collect(ctx, "SELECT file, sha256 FROM files ORDER BY file, sha256").await?;
+    let mut lake_files = Vec::new();
+    for b in &files {
+        use datafusion::arrow::array::AsArray;
+        let f = datafusion::arrow::compute::cast(b.column(0), &datafusion::arrow::datatypes::DataType::Utf8)?;
+        let h = datafusion::arrow::compute::cast(b.column(1), &datafusion::arrow::datatypes::DataType::Utf8)?;
+        for i in 0..b.num_rows() {
+            lake_files.push((f.as_string::<i32>().value(i).to_string(), h.as_string::<i32>().value(i).to_string()));
+        }
+    }
+    Ok(Scored { as_of, previous_as_of, risk, changes, tasks, counts, timings, lake_files })
+}
+
+/// The latest scored as-of date before `as_of`, if any.
+async fn previous_as_of(ctx: &SessionContext, as_of: NaiveDate) -> Result<Option<NaiveDate>> {
+    let v = lake::collect_strings(ctx, &format!("SELECT CAST(max(as_of) AS VARCHAR) FROM scores WHERE as_of < {}", date_lit(as_of))).await?;
+    Ok(v.first().and_then(|s| crate::session::parse_iso_date(s)))
+}
+
+async fn count_by(ctx: &SessionContext, sql: &str) -> Result<Vec<(String, u64)>> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::{DataType, Int64Type};
+    let mut out = Vec::new();
+    for b in ctx.sql(sql).await?.collect().await? {
+        let k = datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)?;
+        let n = datafusion::arrow::compute::cast(b.column(1), &DataType::Int64)?;
+        for i in 0..b.num_rows() {
+            if k.is_valid(i) {
+                out.push((k.as_string::<i32>().value(i).to_string(), n.as_primitive::<Int64Type>().value(i) as u64));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Keeps this list in the `scores` history: a rescoring of the same date replaces it.
+async fn write_history(ctx: &SessionContext, lake: &Lake, as_of: NaiveDate, run_id: &str) -> Result<()> {
+    lake.delete_where(ctx, lake::SCORES, &format!("as_of = '{as_of}'")).await?;
+    let df = ctx
+        .sql(&format!(
+            "SELECT as_of, person_key, tier, score, first_listed_on, tier_since, model_version, {} AS run_id FROM listed_full",
+            lit(run_id)
+        ))
+        .await?;
+    if df.clone().count().await? > 0 {
+        lake.append(ctx, lake::SCORES, df).await?;
+    }
+    Ok(())
+}

@@ -226,3 +226,26 @@ fn csv_in_gb18030_and_with_a_bom_and_xlsx_are_read_alike() {
     let want = |id: &str| vec![id.to_string(), "LB".into(), "2025-01-01".into(), "C6".into()];
     assert_eq!(rows, vec![want("CS1"), want("CS2"), want("CS3")]);
 }
+
+/// Regression: `handled_by` is an extra column of the county's civil extracts, not of the spec;
+/// a file laid out exactly as the spec says (without it) must not be rejected.
+#[test]
+fn a_file_without_an_extra_column_is_accepted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    townships(dir);
+    let p = Pseudonymiser::new(DEMO_KEY.as_bytes());
+    let person = p.person_key("110105201001011235");
+    write_csv(
+        &dir.join("inbox/civil/civil_status_spec.csv"),
+        &[
+            "person_key,birth_date,gender,township_code,record_id,status_code,valid_from,valid_to",
+            &format!("{person},2010-01-01,1,431102001,CS1,LB,2025-01-01,"),
+        ],
+    );
+    let key = key_file(dir, DEMO_KEY);
+    let run = ingest(dir, &key);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let q = quality(dir);
+    assert_eq!(file_entry(&q, "civil/civil_status_spec.csv")["rows_accepted"], 1);
+}

@@ -43,10 +43,10 @@ per_person AS (
   FROM clauses GROUP BY person_key
 ),
 departments AS (
-  SELECT d.person_key, array_to_string(array_agg(d.label ORDER BY d.source), ',') AS departments
-  FROM (SELECT DISTINCT a.person_key, a.source, coalesce(s.label, a.source) AS label
-        FROM act a LEFT JOIN ref_sources s ON s.source = a.source) d
-  GROUP BY d.person_key
+  SELECT a.person_key,
+         array_to_string(array_sort(array_distinct(array_agg(coalesce(s.label, a.source)))), ',') AS departments
+  FROM act a LEFT JOIN ref_sources s ON s.source = a.source
+  GROUP BY a.person_key
 ),
 units AS (
   SELECT u.person_key, array_to_string(array_agg(u.unit ORDER BY u.unit_order, u.unit), ',') AS units

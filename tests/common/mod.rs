@@ -128,3 +128,62 @@ pub fn townships(dir: &Path) {
         &["township_code,name,minors_population", "431102001,城关镇,1000", "431102002,东城街道,800"],
     );
 }
+
+/// Every value of `batches` as text ("" for NULL), row by row.
+pub fn batch_rows(batches: &[datafusion::arrow::record_batch::RecordBatch]) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    for b in batches {
+        for r in 0..b.num_rows() {
+            rows.push(
+                b.columns()
+                    .iter()
+                    .map(|c| if c.is_null(r) { String::new() } else { array_value_to_string(c, r).unwrap() })
+                    .collect(),
+            );
+        }
+    }
+    rows
+}
+
+/// Rows of a query over one Parquet file, registered as table `t`, every value as text ("" for
+/// NULL).
+pub fn parquet_rows(path: &Path, sql: &str) -> Vec<Vec<String>> {
+    assert!(path.exists(), "{} does not exist", path.display());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let ctx = humiao::session::new_session(None).unwrap();
+        ctx.register_parquet("t", path.to_string_lossy().as_ref(), Default::default()).await.unwrap();
+        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        batch_rows(&batches)
+    })
+}
+
+/// `humiao <command>` (`run` or `score`) of the demo pipeline with every location given: the
+/// inbox and reference under `dir`, the lake `lake`, outputs under `out/<as_of>/`, and
+/// optionally `--model`.
+pub fn pipeline_at(command: &str, dir: &Path, lake: &Path, out: &Path, key: &Path, as_of: &str, model: Option<&Path>) -> Run {
+    let s = |p: &Path| p.to_string_lossy().into_owned();
+    let mut args: Vec<String> = vec![
+        command.into(),
+        "--pipeline".into(),
+        s(&root().join("pipelines/demo.toml")),
+        "--inbox".into(),
+        s(&dir.join("inbox")),
+        "--reference".into(),
+        s(&dir.join("reference")),
+        "--lake".into(),
+        s(lake),
+        "--out".into(),
+        s(out),
+        "--key-file".into(),
+        s(key),
+        "--as-of".into(),
+        as_of.into(),
+    ];
+    if let Some(m) = model {
+        args.push("--model".into());
+        args.push(s(m));
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    humiao(&refs)
+}

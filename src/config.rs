@@ -48,10 +48,33 @@ fn default_model() -> PathBuf {
     PathBuf::from("../models/collision.toml")
 }
 
+/// `[report]` of a pipeline file: what leadership's outputs say and hide.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSection {
+    /// The county's name in report titles (default: the pipeline's name).
+    pub county: Option<String>,
+    /// Counts of people below this are suppressed in everything leadership sees. Default 5.
+    #[serde(default = "default_suppress_below")]
+    pub suppress_below: u64,
+}
+
+impl Default for ReportSection {
+    fn default() -> Self {
+        ReportSection { county: None, suppress_below: default_suppress_below() }
+    }
+}
+
+fn default_suppress_below() -> u64 {
+    5
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PipelineFile {
     pipeline: PipelineSection,
+    #[serde(default)]
+    report: ReportSection,
 }
 
 /// How a table's records behave in time; the model reads it.
@@ -286,6 +309,7 @@ pub struct Plan {
     pub codebook: Codebook,
     /// The collision model file (read by the scoring stage).
     pub model: PathBuf,
+    pub report: ReportSection,
 }
 
 /// Flags that override the pipeline file.
@@ -324,6 +348,7 @@ impl Plan {
             key_file: overrides.key_file.unwrap_or_else(|| rel(&p.key_file)),
             as_of: overrides.as_of.unwrap_or_else(crate::session::today_in_china),
             model: overrides.model.unwrap_or_else(|| rel(&p.model)),
+            report: file.report,
             tables,
             codebook,
         })

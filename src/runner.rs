@@ -83,7 +83,7 @@ pub struct RunResult {
 
 /// Scores `plan.as_of` in its own session (spilling into the lake's scratch folder) and commits
 /// the scoring as a run.
-async fn score_stage(plan: &Plan, model: &Model) -> Result<(crate::score::Scored, BTreeMap<String, i64>)> {
+async fn score_stage(plan: &Plan, model: &Model) -> Result<Evaluated> {
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let lake = Lake::new(&plan.lake)?;
     let run_id = format!("{}-score", new_run_id());
@@ -94,19 +94,27 @@ async fn score_stage(plan: &Plan, model: &Model) -> Result<(crate::score::Scored
         lake.recover(&ctx).await?;
         let versions = lake.register_all(&ctx).await?;
         let scored = crate::score::score(&ctx, plan, model, &lake, &run_id).await?;
+        tracing::info!(
+            listed = scored.counts.get("persons_listed").copied().unwrap_or(0),
+            seconds = scored.timings.values().sum::<f64>(),
+            "scored"
+        );
+        let trend = crate::score::trend::trend(&ctx, plan, model, &lake, &run_id).await?;
+        tracing::info!(months = trend.months.len(), seconds = trend.seconds, "trend evaluated");
         commit_run(&ctx, &lake, &run_id, plan, &started_at, 0, 0).await?;
-        Ok::<_, Error>((scored, versions))
+        Ok::<_, Error>(Evaluated { scored, trend, lake_versions: versions })
     }
     .await;
     let _ = std::fs::remove_dir_all(&scratch);
     let _ = std::fs::remove_dir(lake.root().join("_scratch"));
-    let (scored, versions) = result?;
-    tracing::info!(
-        listed = scored.counts.get("persons_listed").copied().unwrap_or(0),
-        seconds = scored.timings.values().sum::<f64>(),
-        "scored"
-    );
-    Ok((scored, versions))
+    result
+}
+
+/// What the scoring stage made: the list of the as-of date and the trend of the month ends.
+struct Evaluated {
+    scored: crate::score::Scored,
+    trend: crate::score::trend::Trend,
+    lake_versions: BTreeMap<String, i64>,
 }
 
 /// Writes the list outputs (and the quality report of an ingest) in one move, then the manifest.
@@ -114,12 +122,14 @@ fn finish(
     plan: &Plan,
     model: &Model,
     ingested: Option<IngestResult>,
-    (scored, lake_versions): (crate::score::Scored, BTreeMap<String, i64>),
+    evaluated: Evaluated,
     started: Instant,
 ) -> Result<RunResult> {
+    let Evaluated { scored, trend, lake_versions } = evaluated;
     let out_dir = plan.out.join(plan.as_of.to_string());
     let mut counts = scored.counts.clone();
     let mut timings = scored.timings.clone();
+    timings.insert("trend".into(), trend.seconds);
     if let Some(i) = &ingested {
         let t = &i.report.totals;
         counts.insert("rows_read".into(), t.rows_read);
@@ -146,10 +156,8 @@ fn finish(
         crate::report::lists::write_risk_csv(&dir.join("risk_list.csv"), &tables)?;
         crate::report::lists::write_risk_xlsx(&dir.join("risk_list.xlsx"), &tables)?;
         crate::report::lists::write_tasks_xlsx(&dir.join("tasks.xlsx"), &tables)?;
-        let mut timings = timings.clone();
-        timings.insert("outputs".into(), t.elapsed().as_secs_f64());
-        timings.insert("total".into(), started.elapsed().as_secs_f64());
-        crate::report::manifest::write(dir, &crate::report::manifest::ManifestInput {
+        crate::report::write_parquet(&dir.join("trend.parquet"), &trend.table)?;
+        let manifest = crate::report::manifest::ManifestInput {
             plan,
             model,
             lake_versions: &lake_versions,
@@ -158,7 +166,32 @@ fn finish(
             previous_as_of: scored.previous_as_of,
             counts: &counts,
             timings: &timings,
-        })
+        };
+        let run_hash = crate::report::manifest::run_hash(&manifest)?;
+        let townships = crate::ingest::reference::load_townships(&plan.reference)?;
+        let view = crate::report::leadership::build_view(&crate::report::leadership::ViewInput {
+            county: plan.report.county.as_deref().unwrap_or(&plan.name),
+            as_of: plan.as_of,
+            model,
+            codebook: &plan.codebook,
+            townships: &townships,
+            trend: &trend,
+            quality: ingested.as_ref().map(|i| &i.report),
+            threshold: plan.report.suppress_below,
+            run_hash,
+        });
+        // The numbers leadership sees, suppressed, for machines and audits.
+        let path = dir.join("leadership.json");
+        std::fs::write(&path, serde_json::to_vec_pretty(&view)?).map_err(|e| Error::io(&path, e))?;
+        let t_charts = Instant::now();
+        let charts = dir.join("charts");
+        crate::report::charts::write_charts(&charts, &view)?;
+        crate::report::html::write_report(&dir.join("report.html"), &view, &charts)?;
+        let mut timings = timings.clone();
+        timings.insert("charts_and_report".into(), t_charts.elapsed().as_secs_f64());
+        timings.insert("outputs".into(), t.elapsed().as_secs_f64());
+        timings.insert("total".into(), started.elapsed().as_secs_f64());
+        crate::report::manifest::write(dir, &crate::report::manifest::ManifestInput { timings: &timings, ..manifest })
     })?;
     let outcome = ingested.as_ref().map(|i| i.outcome).unwrap_or(Outcome::Clean);
     Ok(RunResult { outcome, out_dir, ingest: ingested, counts })
@@ -366,6 +399,9 @@ pub fn write_outputs(dir: &std::path::Path, write: impl FnOnce(&std::path::Path)
     for entry in std::fs::read_dir(&tmp).map_err(|e| Error::io(&tmp, e))? {
         let entry = entry.map_err(|e| Error::io(&tmp, e))?;
         let target = dir.join(entry.file_name());
+        if target.is_dir() {
+            std::fs::remove_dir_all(&target).map_err(|e| Error::io(&target, e))?;
+        }
         std::fs::rename(entry.path(), &target).map_err(|e| Error::io(&target, e))?;
     }
     let _ = std::fs::remove_dir_all(&tmp);

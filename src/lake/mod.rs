@@ -9,6 +9,7 @@
 //! | `files` | an ingested inbox file, with its content hash and row accounting |
 //! | `runs` | a completed run; rows of any other run are debris of a crash |
 //! | `scores` | the risk list of each scored as-of date (the history changes are read from) |
+//! | `trends` | each run's monthly counts (month end, measure, key, people) |
 //!
 //! Every row carries the `run_id` that wrote it. A run commits `runs` last, so
 //! [`Lake::recover`] can remove what a killed run left behind before the next run starts.
@@ -33,7 +34,8 @@ pub const QUARANTINE: &str = "quarantine";
 pub const FILES: &str = "files";
 pub const RUNS: &str = "runs";
 pub const SCORES: &str = "scores";
-pub const TABLES: [&str; 7] = [SIGNALS, PERSONS, PENDING, QUARANTINE, FILES, RUNS, SCORES];
+pub const TRENDS: &str = "trends";
+pub const TABLES: [&str; 8] = [SIGNALS, PERSONS, PENDING, QUARANTINE, FILES, RUNS, SCORES, TRENDS];
 
 fn utf8(name: &str) -> Field {
     Field::new(name, DataType::Utf8, true)
@@ -151,6 +153,14 @@ pub fn schema_of(table: &str) -> SchemaRef {
             utf8("model_version"),
             utf8("run_id"),
         ],
+        TRENDS => vec![
+            utf8("run_id"),
+            date("as_of"),
+            date("month_end"),
+            utf8("measure"),
+            utf8("key"),
+            int64("people"),
+        ],
         other => unreachable!("no lake table {other}"),
     };
     Arc::new(Schema::new(fields))
@@ -260,7 +270,7 @@ impl Lake {
         self.register_all(ctx).await?;
         let committed: Vec<String> = collect_strings(ctx, "SELECT DISTINCT run_id FROM runs").await?;
         let mut removed = 0;
-        for table in [SIGNALS, PERSONS, PENDING, QUARANTINE, FILES, SCORES] {
+        for table in [SIGNALS, PERSONS, PENDING, QUARANTINE, FILES, SCORES, TRENDS] {
             let Some(t) = self.open(table).await? else { continue };
             let stray: Vec<String> = collect_strings(ctx, &format!("SELECT DISTINCT run_id FROM {table}"))
                 .await?

@@ -68,6 +68,18 @@ pub struct ScoreSpec {
     pub weights: BTreeMap<String, f64>,
 }
 
+/// `[trend]`: the month ends evaluated for leadership.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrendSpec {
+    /// How many month ends on or before the as-of date (default 24).
+    pub months: usize,
+    /// The tiers that make a 重点青少年.
+    pub key_youth_tiers: Vec<String>,
+    /// A SQL condition over an active signal: the person is 留守 (for the fairness panel).
+    pub left_behind: String,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ModelFile {
@@ -79,6 +91,7 @@ struct ModelFile {
     tiers: Vec<TierRule>,
     interventions: Vec<InterventionRule>,
     score: ScoreSpec,
+    trend: TrendSpec,
 }
 
 /// The model, read from its file and checked against the codebook and the table contracts.
@@ -94,6 +107,7 @@ pub struct Model {
     pub tiers: Vec<TierRule>,
     pub interventions: Vec<InterventionRule>,
     pub score: ScoreSpec,
+    pub trend: TrendSpec,
     /// The categories (C1…C7), from the codebook's `[categories]`.
     pub categories: Vec<String>,
     /// The tables whose `latest` record counts (record kind `state`).
@@ -165,6 +179,14 @@ impl Model {
                 return bad(format!("[score.weights]: unknown category {c}"));
             }
         }
+        for t in &file.trend.key_youth_tiers {
+            if !file.tiers.iter().any(|x| &x.name == t) {
+                return bad(format!("[trend] key_youth_tiers: no tier {t}"));
+            }
+        }
+        if file.trend.months == 0 {
+            return bad("[trend] months must be at least 1".into());
+        }
         if file.score.half_life_days <= 0.0 {
             return bad("[score] half_life_days must be positive".into());
         }
@@ -179,6 +201,7 @@ impl Model {
             tiers: file.tiers,
             interventions: file.interventions,
             score: file.score,
+            trend: file.trend,
             categories,
             state_tables,
         })

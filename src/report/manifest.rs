@@ -59,25 +59,50 @@ struct Manifest<'a> {
     input_files: Vec<InputFile<'a>>,
     lake_files: BTreeMap<&'a str, &'a str>,
     row_counts: &'a BTreeMap<String, u64>,
-    timings_seconds: BTreeMap<&'a str, f64>,
-    outputs: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timings_seconds: Option<BTreeMap<&'a str, f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    run_hash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outputs: Option<BTreeMap<String, String>>,
 }
 
 fn file_hash(path: &Path) -> Result<String> {
     Ok(sha256_hex(&std::fs::read(path).map_err(|e| Error::io(path, e))?))
 }
 
-/// Writes `dir/manifest.json`, hashing every file already in `dir`.
+/// The run's hash: SHA-256 of what made it (the manifest without timings and outputs). The
+/// report's footer shows it; the manifest records it.
+pub fn run_hash(m: &ManifestInput) -> Result<String> {
+    Ok(sha256_hex(&serde_json::to_vec(&manifest(m)?)?))
+}
+
+/// Writes `dir/manifest.json`, hashing every file already in `dir` (and in its subfolders).
 pub fn write(dir: &Path, m: &ManifestInput) -> Result<()> {
     let mut outputs = BTreeMap::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-        let path = entry.map_err(|e| Error::io(dir, e))?.path();
-        if path.is_file() {
-            outputs.insert(path.file_name().unwrap_or_default().to_string_lossy().into_owned(), file_hash(&path)?);
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).map_err(|e| Error::io(&d, e))? {
+            let path = entry.map_err(|e| Error::io(&d, e))?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let name = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().into_owned();
+                outputs.insert(name, file_hash(&path)?);
+            }
         }
     }
+    let mut manifest = manifest(m)?;
+    manifest.run_hash = Some(run_hash(m)?);
+    manifest.timings_seconds = Some(m.timings.iter().map(|(k, v)| (k.as_str(), (v * 1000.0).round() / 1000.0)).collect());
+    manifest.outputs = Some(outputs);
+    let path = dir.join("manifest.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&manifest)?).map_err(|e| Error::io(&path, e))
+}
+
+fn manifest<'a>(m: &'a ManifestInput) -> Result<Manifest<'a>> {
     let plan = m.plan;
-    let manifest = Manifest {
+    Ok(Manifest {
         humiao_version: env!("CARGO_PKG_VERSION"),
         git_commit: env!("HUMIAO_GIT_COMMIT"),
         pipeline_name: &plan.name,
@@ -120,9 +145,8 @@ pub fn write(dir: &Path, m: &ManifestInput) -> Result<()> {
             .collect(),
         lake_files: m.lake_files.iter().map(|(f, h)| (f.as_str(), h.as_str())).collect(),
         row_counts: m.counts,
-        timings_seconds: m.timings.iter().map(|(k, v)| (k.as_str(), (v * 1000.0).round() / 1000.0)).collect(),
-        outputs,
-    };
-    let path = dir.join("manifest.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&manifest)?).map_err(|e| Error::io(&path, e))
+        timings_seconds: None,
+        run_hash: None,
+        outputs: None,
+    })
 }

@@ -1,9 +1,15 @@
-//! Outputs: what people read (the quality report, the lists, tasks) and what machines read (the
-//! lists as Parquet, the manifest). This module is the only user of the XLSX writer.
+//! Outputs: what people read (the quality report, the lists, tasks, the leadership charts and
+//! report) and what machines read (the lists and trend as Parquet, the manifest). This module is the only user of the XLSX writer.
 
+pub mod charts;
+pub mod fonts;
+pub mod html;
+pub mod leadership;
 pub mod lists;
 pub mod manifest;
 pub mod quality;
+pub mod suppress;
+pub mod view;
 
 use std::path::Path;
 

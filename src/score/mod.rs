@@ -21,6 +21,8 @@ use crate::ingest::validate::lit;
 use crate::lake::{self, Lake};
 use crate::model::Model;
 
+pub mod trend;
+
 const PERSON_SQL: &str = include_str!("person.sql");
 const LIST_SQL: &str = include_str!("list.sql");
 
@@ -105,12 +107,14 @@ async fn materialise(ctx: &SessionContext, name: &str, sql: &str) -> Result<u64>
     let schema = Arc::new(df.schema().as_arrow().clone());
     let batches = df.collect().await?;
     let n = rows(&batches);
+    // The batches' own schema (nullability may differ from the plan's).
+    let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
     register_batches(ctx, name, schema, batches)?;
     Ok(n)
 }
 
 /// A small reference table from SQL literals: `cols` names, each row already rendered.
-async fn register_values(ctx: &SessionContext, name: &str, cols: &[&str], rows: &[Vec<String>]) -> Result<()> {
+pub async fn register_values(ctx: &SessionContext, name: &str, cols: &[&str], rows: &[Vec<String>]) -> Result<()> {
     let select: Vec<String> = cols.iter().enumerate().map(|(i, c)| format!("column{} AS {c}", i + 1)).collect();
     let sql = if rows.is_empty() {
         let nulls: Vec<String> = cols.iter().map(|c| format!("CAST(NULL AS VARCHAR) AS {c}")).collect();

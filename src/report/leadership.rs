@@ -1,0 +1,327 @@
+//! Builds what leadership sees ([`LeadershipView`]) from the trend's counts: every number goes
+//! through [`suppress`] together with the totals it adds up to, before anything is drawn.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+
+use crate::config::Codebook;
+use crate::ingest::reference::Township;
+use crate::model::Model;
+use crate::report::quality::QualityReport;
+use crate::report::suppress::{Group, suppress};
+use crate::report::view::*;
+use crate::score::trend::Trend;
+
+/// Everything the view is made from.
+pub struct ViewInput<'a> {
+    pub county: &'a str,
+    pub as_of: NaiveDate,
+    pub model: &'a Model,
+    pub codebook: &'a Codebook,
+    pub townships: &'a [Township],
+    pub trend: &'a Trend,
+    pub quality: Option<&'a QualityReport>,
+    pub threshold: u64,
+    pub run_hash: String,
+}
+
+/// The colour of a tier (its own), or grey.
+pub fn tier_colour(tier: &str) -> (u8, u8, u8) {
+    match tier {
+        "red" => (0xE5, 0x39, 0x35),
+        "orange" => (0xFB, 0x8C, 0x00),
+        "yellow" => (0xFD, 0xD8, 0x35),
+        "blue" => (0x1E, 0x88, 0xE5),
+        _ => (0x9E, 0x9E, 0x9E),
+    }
+}
+
+const CATEGORY_COLOURS: [(u8, u8, u8); 8] = [
+    (0x5C, 0x6B, 0xC0),
+    (0xE5, 0x39, 0x35),
+    (0x8E, 0x24, 0xAA),
+    (0xFB, 0x8C, 0x00),
+    (0x00, 0x89, 0x7B),
+    (0x6D, 0x4C, 0x41),
+    (0x1E, 0x88, 0xE5),
+    (0x7C, 0xB3, 0x42),
+];
+
+/// Counts and the groups they form, suppressed together.
+#[derive(Default)]
+struct Arena {
+    values: Vec<u64>,
+    groups: Vec<Group>,
+}
+
+impl Arena {
+    fn cell(&mut self, v: u64) -> usize {
+        self.values.push(v);
+        self.values.len() - 1
+    }
+    fn group(&mut self, members: Vec<usize>, total: Option<usize>) {
+        self.groups.push(Group { members, total });
+    }
+}
+
+/// A view cell before suppression: an index into the arena.
+type Ix = usize;
+
+pub fn build_view(input: &ViewInput) -> LeadershipView {
+    let t = input.trend;
+    let model = input.model;
+    let months = t.months.clone();
+    let latest = *months.last().expect("the trend has months");
+    let mut a = Arena::default();
+
+    // Per month: tiers add up to the listed total; the key-youth tiers to 重点青少年; new and
+    // lifted are hidden together.
+    let mut listed_ix = Vec::new();
+    let mut key_ix = Vec::new();
+    let mut tier_ix: Vec<Vec<Ix>> = vec![Vec::new(); model.tiers.len()];
+    let mut category_ix: Vec<Vec<Ix>> = vec![Vec::new(); model.categories.len()];
+    let (mut collision_ix, mut new_ix, mut lifted_ix) = (Vec::new(), Vec::new(), Vec::new());
+    for &m in &months {
+        let listed = a.cell(t.get(m, "listed", "all"));
+        let key = a.cell(t.get(m, "key_youth", "all"));
+        let tiers: Vec<Ix> = model.tiers.iter().map(|tier| a.cell(t.get(m, "tier", &tier.name))).collect();
+        a.group(tiers.clone(), Some(listed));
+        let key_members: Vec<Ix> = model
+            .tiers
+            .iter()
+            .zip(&tiers)
+            .filter(|(tier, _)| model.trend.key_youth_tiers.contains(&tier.name))
+            .map(|(_, &ix)| ix)
+            .collect();
+        a.group(key_members, Some(key));
+        for (i, ix) in tiers.into_iter().enumerate() {
+            tier_ix[i].push(ix);
+        }
+        for (i, c) in model.categories.iter().enumerate() {
+            category_ix[i].push(a.cell(t.get(m, "category", c)));
+        }
+        collision_ix.push(a.cell(t.get(m, "collision", "all")));
+        let (n, l) = (a.cell(t.get(m, "new", "all")), a.cell(t.get(m, "lifted", "all")));
+        a.group(vec![n, l], None);
+        new_ix.push(n);
+        lifted_ix.push(l);
+        listed_ix.push(listed);
+        key_ix.push(key);
+    }
+    let listed_latest = *listed_ix.last().expect("months");
+    let key_latest = *key_ix.last().expect("months");
+
+    // Townships of the latest month: they add up to the listed and 重点 totals.
+    let towns: Vec<(&Township, Ix, Ix)> = input
+        .townships
+        .iter()
+        .map(|tw| (tw, a.cell(t.get(latest, "township", &tw.code)), a.cell(t.get(latest, "township_key_youth", &tw.code))))
+        .collect();
+    a.group(towns.iter().map(|x| x.1).collect(), Some(listed_latest));
+    a.group(towns.iter().map(|x| x.2).collect(), Some(key_latest));
+
+    // The co-occurrence matrix of the latest month.
+    let cats = &model.categories;
+    let mut pair_ix: BTreeMap<(usize, usize), Ix> = BTreeMap::new();
+    for i in 0..cats.len() {
+        for j in i..cats.len() {
+            let v = if i == j {
+                t.get(latest, "category", &cats[i])
+            } else {
+                t.get(latest, "pair", &format!("{}+{}", cats[i], cats[j]))
+            };
+            pair_ix.insert((i, j), a.cell(v));
+        }
+    }
+
+    // Fairness: listed by gender and by 留守, against the minors known to the lake.
+    let genders: Vec<(String, String)> = input
+        .codebook
+        .section("person.gender")
+        .map(|s| s.iter().map(|(k, e)| (k.clone(), e.label.clone())).collect())
+        .unwrap_or_default();
+    let gender_cells: Vec<(String, Ix, Ix)> = genders
+        .iter()
+        .map(|(code, label)| (label.clone(), a.cell(t.get(latest, "population_gender", code)), a.cell(t.get(latest, "gender", code))))
+        .collect();
+    a.group(gender_cells.iter().map(|g| g.2).collect(), Some(listed_latest));
+    let population_total: u64 = genders.iter().map(|(c, _)| t.get(latest, "population_gender", c)).sum();
+    let pop_total = a.cell(population_total);
+    a.group(gender_cells.iter().map(|g| g.1).collect(), Some(pop_total));
+    let lb_listed = t.get(latest, "left_behind", "yes");
+    let lb_pop = t.get(latest, "population_left_behind", "yes");
+    let listed_now = t.get(latest, "listed", "all");
+    let lb = [
+        ("留守".to_string(), a.cell(lb_pop), a.cell(lb_listed)),
+        ("非留守".to_string(), a.cell(population_total.saturating_sub(lb_pop)), a.cell(listed_now.saturating_sub(lb_listed))),
+    ];
+    a.group(vec![lb[0].2, lb[1].2], Some(listed_latest));
+    a.group(vec![lb[0].1, lb[1].1], Some(pop_total));
+
+    let hidden = suppress(&a.values, &a.groups, input.threshold);
+    let cell = |ix: Ix| if hidden[ix] { Cell::Suppressed } else { Cell::Shown(a.values[ix]) };
+    let cells = |v: &[Ix]| v.iter().map(|&ix| cell(ix)).collect::<Vec<_>>();
+    let rate = |count: Ix, population: u64| match (cell(count), population) {
+        (Cell::Shown(n), p) if p > 0 => Some(n as f64 * 1000.0 / p as f64),
+        _ => None,
+    };
+
+    let tier_label = |name: &str| {
+        let short = input.codebook.section("tiers").and_then(|s| s.get(name)).map(|e| e.label.clone()).unwrap_or_default();
+        match name {
+            "blue" => format!("{short}色关注"),
+            _ => format!("{short}色预警"),
+        }
+    };
+    let tiers: Vec<Series> = model
+        .tiers
+        .iter()
+        .zip(&tier_ix)
+        .map(|(tier, ix)| Series { key: tier.name.clone(), label: tier_label(&tier.name), colour: tier_colour(&tier.name), cells: cells(ix) })
+        .collect();
+    let category_labels: Vec<(String, String)> = cats
+        .iter()
+        .map(|c| {
+            let label = input.codebook.section("categories").and_then(|s| s.get(c)).map(|e| e.label.clone()).unwrap_or_else(|| c.clone());
+            (c.clone(), label)
+        })
+        .collect();
+    let categories: Vec<Series> = category_labels
+        .iter()
+        .zip(&category_ix)
+        .enumerate()
+        .map(|(i, ((c, label), ix))| Series {
+            key: c.clone(),
+            label: label.clone(),
+            colour: CATEGORY_COLOURS[i % CATEGORY_COLOURS.len()],
+            cells: cells(ix),
+        })
+        .collect();
+    let collisions_and_key_youth = vec![
+        Series { key: "key_youth".into(), label: "重点青少年".into(), colour: tier_colour("red"), cells: cells(&key_ix) },
+        Series { key: "collision".into(), label: "碰撞命中".into(), colour: (0x37, 0x47, 0x4F), cells: cells(&collision_ix) },
+    ];
+    let new_and_lifted = vec![
+        Series { key: "new".into(), label: "新增".into(), colour: tier_colour("orange"), cells: cells(&new_ix) },
+        Series { key: "lifted".into(), label: "解除".into(), colour: (0x43, 0xA0, 0x47), cells: cells(&lifted_ix) },
+    ];
+    let headline = |label: &str, ix: &[Ix]| {
+        let now = cell(ix[ix.len() - 1]);
+        let change = if ix.len() >= 2 {
+            match (now, cell(ix[ix.len() - 2])) {
+                (Cell::Shown(x), Cell::Shown(y)) => Some(x as i64 - y as i64),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        Headline { label: label.to_string(), now, change }
+    };
+    let red_ix = model.tiers.iter().position(|t| t.name == "red").map(|i| tier_ix[i].clone()).unwrap_or_default();
+    let mut headlines = vec![headline("列入名单人数", &listed_ix), headline("重点青少年（红+橙）", &key_ix)];
+    if !red_ix.is_empty() {
+        headlines.push(headline("红色预警", &red_ix));
+    }
+    headlines.push(headline("碰撞命中", &collision_ix));
+    headlines.push(headline("本月新增", &new_ix));
+    headlines.push(headline("本月解除", &lifted_ix));
+
+    let mut townships: Vec<TownshipRow> = towns
+        .iter()
+        .map(|(tw, listed, key)| TownshipRow {
+            code: tw.code.clone(),
+            name: tw.name.clone(),
+            minors_population: tw.minors_population,
+            listed: cell(*listed),
+            key_youth: cell(*key),
+            rate_per_1000: rate(*listed, tw.minors_population),
+        })
+        .collect();
+    townships.sort_by(|x, y| match (x.rate_per_1000, y.rate_per_1000) {
+        (Some(a), Some(b)) => b.total_cmp(&a).then_with(|| x.code.cmp(&y.code)),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => x.code.cmp(&y.code),
+    });
+    let mut pairs = Vec::new();
+    for i in 0..cats.len() {
+        for j in 0..cats.len() {
+            let ix = pair_ix[&(i.min(j), i.max(j))];
+            pairs.push(PairCell { row: cats[i].clone(), col: cats[j].clone(), people: cell(ix) });
+        }
+    }
+    let mut fairness = Vec::new();
+    for (label, pop, listed) in &gender_cells {
+        fairness.push(FairnessRow {
+            dimension: "性别".into(),
+            group: label.clone(),
+            population: cell(*pop),
+            listed: cell(*listed),
+            rate_per_1000: rate(*listed, a.values[*pop]).filter(|_| !hidden[*pop]),
+        });
+    }
+    for row in &townships {
+        fairness.push(FairnessRow {
+            dimension: "乡镇街道".into(),
+            group: row.name.clone(),
+            population: Cell::Shown(row.minors_population),
+            listed: row.listed,
+            rate_per_1000: row.rate_per_1000,
+        });
+    }
+    for (label, pop, listed) in &lb {
+        fairness.push(FairnessRow {
+            dimension: "留守状态".into(),
+            group: label.clone(),
+            population: cell(*pop),
+            listed: cell(*listed),
+            rate_per_1000: rate(*listed, a.values[*pop]).filter(|_| !hidden[*pop]),
+        });
+    }
+    let quality = input.quality.map(quality_summary).unwrap_or_default();
+    LeadershipView {
+        county: input.county.to_string(),
+        as_of: input.as_of,
+        model_version: model.version.clone(),
+        threshold: input.threshold,
+        months,
+        tiers,
+        categories,
+        collisions_and_key_youth,
+        new_and_lifted,
+        headlines,
+        townships,
+        pairs,
+        category_labels,
+        fairness,
+        quality,
+        run_hash: input.run_hash.clone(),
+    }
+}
+
+fn quality_summary(q: &QualityReport) -> QualitySummary {
+    let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
+    let mut rejected = Vec::new();
+    for f in &q.files {
+        for (r, n) in &f.quarantined_by_reason {
+            *reasons.entry(r.clone()).or_default() += n;
+        }
+        if let crate::ingest::FileStatus::Rejected(why) = &f.status {
+            rejected.push((f.file.clone(), why.clone()));
+        }
+    }
+    let mut by_reason: Vec<(String, u64)> = reasons.into_iter().collect();
+    by_reason.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    QualitySummary {
+        files_accepted: q.totals.files_accepted,
+        files_rejected: q.totals.files_rejected,
+        files_unrecognised: q.totals.files_unrecognised,
+        rows_read: q.totals.rows_read,
+        rows_accepted: q.totals.rows_accepted,
+        rows_quarantined: q.totals.rows_quarantined,
+        rows_duplicate: q.totals.rows_duplicate,
+        quarantined_by_reason: by_reason,
+        rejected_files: rejected,
+    }
+}

@@ -1,0 +1,141 @@
+//! What leadership sees: the trend and the latest month, as numbers already suppressed (every
+//! count below the threshold hidden, and a second cell hidden where a total would give it away).
+//! Charts and the report draw only from this; they never see an unsuppressed count.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+/// A count as leadership may see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Cell {
+    /// Shown as is.
+    Shown(u64),
+    /// Hidden: shown as "<5" (the threshold), drawn as a hatched or empty bar, with a footnote.
+    Suppressed,
+}
+
+impl Cell {
+    /// The number to draw, or None when suppressed.
+    pub fn value(self) -> Option<u64> {
+        match self {
+            Cell::Shown(n) => Some(n),
+            Cell::Suppressed => None,
+        }
+    }
+
+    /// The text to print: the number, or "<5" for threshold 5.
+    pub fn text(self, threshold: u64) -> String {
+        match self {
+            Cell::Shown(n) => n.to_string(),
+            Cell::Suppressed => format!("<{threshold}"),
+        }
+    }
+}
+
+/// One line (or stacked band) of a chart over the months.
+#[derive(Debug, Clone, Serialize)]
+pub struct Series {
+    /// A stable key: a tier (`red`), a category (`C2`), `collision`, `key_youth`, `new`, `lifted`.
+    pub key: String,
+    /// The Chinese label drawn in the legend (红色预警, 严重不良行为, 碰撞命中, 重点青少年 …).
+    pub label: String,
+    /// An RGB colour for the series (tiers use their own colours).
+    pub colour: (u8, u8, u8),
+    /// One cell per month of [`LeadershipView::months`].
+    pub cells: Vec<Cell>,
+}
+
+/// A township in the latest month.
+#[derive(Debug, Clone, Serialize)]
+pub struct TownshipRow {
+    pub code: String,
+    pub name: String,
+    pub minors_population: u64,
+    /// Listed people (all tiers) in this township.
+    pub listed: Cell,
+    /// 重点青少年 (red + orange) in this township.
+    pub key_youth: Cell,
+    /// Listed people per 1,000 minors; None when `listed` is suppressed or the population is 0.
+    pub rate_per_1000: Option<f64>,
+}
+
+/// One cell of the category co-occurrence matrix (latest month): people with both categories
+/// active (on the diagonal: people with that category).
+#[derive(Debug, Clone, Serialize)]
+pub struct PairCell {
+    pub row: String,
+    pub col: String,
+    pub people: Cell,
+}
+
+/// One group of the fairness panel: how often people of this group are listed / 重点.
+#[derive(Debug, Clone, Serialize)]
+pub struct FairnessRow {
+    /// The grouping: 性别, 乡镇街道, 留守状态.
+    pub dimension: String,
+    /// The group: 男, 女, a township name, 留守, 非留守.
+    pub group: String,
+    /// Minors of this group known to the lake on the as-of date (the denominator).
+    pub population: Cell,
+    /// Listed people of this group.
+    pub listed: Cell,
+    /// Listed per 1,000 of the group; None when a count is suppressed.
+    pub rate_per_1000: Option<f64>,
+}
+
+/// The headline numbers of the latest month and their change from the month before.
+#[derive(Debug, Clone, Serialize)]
+pub struct Headline {
+    pub label: String,
+    pub now: Cell,
+    /// The change from last month; None when either month's cell is suppressed.
+    pub change: Option<i64>,
+}
+
+/// This run's data quality, for the report's footer panel (file counts are not about people and
+/// are not suppressed).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct QualitySummary {
+    pub files_accepted: u64,
+    pub files_rejected: u64,
+    pub files_unrecognised: u64,
+    pub rows_read: u64,
+    pub rows_accepted: u64,
+    pub rows_quarantined: u64,
+    pub rows_duplicate: u64,
+    /// (reason, rows), most frequent first.
+    pub quarantined_by_reason: Vec<(String, u64)>,
+    /// (file, why) of each rejected file.
+    pub rejected_files: Vec<(String, String)>,
+}
+
+/// Everything the charts and the report draw.
+#[derive(Debug, Clone, Serialize)]
+pub struct LeadershipView {
+    pub county: String,
+    pub as_of: NaiveDate,
+    pub model_version: String,
+    /// Counts below this are suppressed (default 5).
+    pub threshold: u64,
+    /// The month ends, oldest first (24 by default); the last is the latest month.
+    pub months: Vec<NaiveDate>,
+    /// People per tier, red first.
+    pub tiers: Vec<Series>,
+    /// People per category, C1 first.
+    pub categories: Vec<Series>,
+    /// 碰撞命中 and 重点青少年 (red + orange).
+    pub collisions_and_key_youth: Vec<Series>,
+    /// 新增 and 解除 per month (against the month before).
+    pub new_and_lifted: Vec<Series>,
+    pub headlines: Vec<Headline>,
+    /// Townships of the latest month, highest rate first (suppressed rates last, by name).
+    pub townships: Vec<TownshipRow>,
+    /// The co-occurrence matrix of the latest month, row-major over `category_labels`.
+    pub pairs: Vec<PairCell>,
+    /// (category id, Chinese label), C1 first.
+    pub category_labels: Vec<(String, String)>,
+    pub fairness: Vec<FairnessRow>,
+    pub quality: QualitySummary,
+    /// The run's manifest hash (SHA-256 of the manifest without its output list).
+    pub run_hash: String,
+}

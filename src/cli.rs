@@ -25,6 +25,67 @@ pub enum Command {
     Synth(SynthArgs),
     /// Run one SQL query over the lake's tables and print the result (for analysts).
     Query(QueryArgs),
+    /// Stay running and start the nightly run at every time `--at` names, as of that day.
+    Schedule(ScheduleArgs),
+    /// Check the lake's audit log.
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    /// The pipeline file, e.g. pipelines/demo.toml (read again at every run, so edits take effect).
+    #[arg(long)]
+    pub pipeline: PathBuf,
+    /// When to run: a cron expression with seconds (sec min hour day-of-month month day-of-week),
+    /// e.g. "0 30 2 * * *" for 02:30 every night.
+    #[arg(long)]
+    pub at: String,
+    /// The time zone of `--at` and of each run's as-of date (an IANA name).
+    #[arg(long, default_value = "Asia/Shanghai")]
+    pub tz: String,
+    /// The inbox folder (inbox/<source>/<file>).
+    #[arg(long)]
+    pub inbox: Option<PathBuf>,
+    /// The folder holding townships.csv.
+    #[arg(long)]
+    pub reference: Option<PathBuf>,
+    /// The Delta lake folder.
+    #[arg(long)]
+    pub lake: Option<PathBuf>,
+    /// Outputs go to OUT/<as-of>/.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// The pseudonymisation key file (only its owner may read it).
+    #[arg(long)]
+    pub key_file: Option<PathBuf>,
+    /// The collision model file (default: the pipeline's, models/collision.toml).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Stop after this many runs (for tests).
+    #[arg(long, hide = true)]
+    pub max_runs: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: AuditCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check that every entry of LAKE/audit.jsonl is intact and in its chain (exit 1 if not).
+    Verify(AuditVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    /// The pipeline file (for the lake's location).
+    #[arg(long)]
+    pub pipeline: PathBuf,
+    /// The Delta lake folder (overrides the pipeline file).
+    #[arg(long)]
+    pub lake: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -69,12 +69,33 @@ fn default_suppress_below() -> u64 {
     5
 }
 
+/// `[retention]` of a pipeline file: how long the lake keeps people past 18.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSection {
+    /// Days after a person's 18th birthday until every row about them is deleted. Default 365.
+    #[serde(default = "default_grace_days")]
+    pub grace_days: u32,
+}
+
+impl Default for RetentionSection {
+    fn default() -> Self {
+        RetentionSection { grace_days: default_grace_days() }
+    }
+}
+
+fn default_grace_days() -> u32 {
+    365
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PipelineFile {
     pipeline: PipelineSection,
     #[serde(default)]
     report: ReportSection,
+    #[serde(default)]
+    retention: RetentionSection,
 }
 
 /// How a table's records behave in time; the model reads it.
@@ -310,6 +331,7 @@ pub struct Plan {
     /// The collision model file (read by the scoring stage).
     pub model: PathBuf,
     pub report: ReportSection,
+    pub retention: RetentionSection,
 }
 
 /// Flags that override the pipeline file.
@@ -349,6 +371,7 @@ impl Plan {
             as_of: overrides.as_of.unwrap_or_else(crate::session::today_in_china),
             model: overrides.model.unwrap_or_else(|| rel(&p.model)),
             report: file.report,
+            retention: file.retention,
             tables,
             codebook,
         })

@@ -45,13 +45,42 @@ pub enum Error {
     #[error(transparent)]
     Json(#[from] serde_json::Error),
 
+    /// Another humiao run holds the lake's lock (`LAKE/.humiao.lock`). `host` is set when that
+    /// run is on another machine (a lake on a shared drive), whose processes this one cannot see.
+    #[error(
+        "another humiao run is using the lake {}: pid {pid}{} (`{command}`), started {started_at}; wait for it to finish or stop it{}",
+        .lake.display(),
+        on_host(.host),
+        other_host_hint(.host, .lake)
+    )]
+    Busy { lake: PathBuf, pid: u32, host: Option<String>, started_at: String, command: String },
+
+    /// The audit log cannot be appended to (its last entry is unreadable): `humiao audit verify`
+    /// says where it is broken.
+    #[error("audit log {path}: {problem}")]
+    Audit { path: PathBuf, problem: String },
+
     #[error("internal error (a bug in humiao): {0}")]
     Internal(String),
 }
 
+fn on_host(host: &Option<String>) -> String {
+    host.as_ref().map(|h| format!(" on host {h}")).unwrap_or_default()
+}
+
+fn other_host_hint(host: &Option<String>, lake: &std::path::Path) -> String {
+    match host {
+        Some(_) => format!(
+            " (this machine cannot see that host's processes: if that run is over, delete {})",
+            lake.join(crate::ops::lock::LOCK_FILE).display()
+        ),
+        None => String::new(),
+    }
+}
+
 impl Error {
     /// The process exit code for this error: 2 for what the user must fix in the command or the
-    /// configuration, 1 otherwise.
+    /// configuration, 1 otherwise (a lake busy with another run included: nothing to fix, try later).
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Config { .. } | Error::Usage(_) | Error::KeyFile { .. } => 2,

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use humiao::cli::{Cli, Command, PipelineArgs};
+use humiao::cli::{AuditCommand, Cli, Command, PipelineArgs, ScheduleArgs};
 use humiao::lake::Lake;
 use humiao::config::{Overrides, Plan};
 use humiao::error::Error;
@@ -63,6 +63,27 @@ async fn run(cli: Cli) -> Result<u8, Error> {
             println!("{}", datafusion::arrow::util::pretty::pretty_format_batches(&batches)?);
             Ok(0)
         }
+        Command::Schedule(args) => schedule(&args).await,
+        Command::Audit(args) => match args.command {
+            AuditCommand::Verify(args) => {
+                let plan = Plan::load(&args.pipeline, Overrides { lake: args.lake.clone(), ..Default::default() })?;
+                let path = plan.lake.join(humiao::ops::audit::AUDIT_FILE);
+                if !path.exists() {
+                    println!("no audit log at {}", path.display());
+                    return Ok(1);
+                }
+                match humiao::ops::audit::verify(&path)? {
+                    Ok(n) => {
+                        println!("audit log OK: {n} entries");
+                        Ok(0)
+                    }
+                    Err(b) => {
+                        println!("audit log broken at entry {} (line {}): {}", b.seq, b.line, b.problem);
+                        Ok(1)
+                    }
+                }
+            }
+        },
         Command::Synth(args) => {
             let key = match &args.key_file {
                 Some(path) => {
@@ -88,6 +109,37 @@ async fn run(cli: Cli) -> Result<u8, Error> {
             Ok(0)
         }
     }
+}
+
+/// `humiao schedule`: a run at every time `--at` names, each as of that day in `--tz`, with the
+/// pipeline file read again (so edits take effect). One line on stdout per run; the rest is logged.
+async fn schedule(args: &ScheduleArgs) -> Result<u8, Error> {
+    let zone = humiao::ops::schedule::time_zone(&args.tz)?;
+    humiao::ops::schedule::schedule(&args.at, &args.tz, args.max_runs, || async move {
+        let as_of = humiao::ops::schedule::today_in(zone);
+        let overrides = Overrides {
+            inbox: args.inbox.clone(),
+            reference: args.reference.clone(),
+            lake: args.lake.clone(),
+            out: args.out.clone(),
+            key_file: args.key_file.clone(),
+            as_of: Some(as_of),
+            model: args.model.clone(),
+        };
+        let plan = Plan::load(&args.pipeline, overrides)?;
+        let result = humiao::runner::run(&plan).await?;
+        let n = |k: &str| result.counts.get(k).copied().unwrap_or(0);
+        println!(
+            "run as of {as_of}: exit code {}, listed {} of {} scored, outputs {}",
+            result.outcome.exit_code(),
+            n("persons_listed"),
+            n("persons_scored"),
+            result.out_dir.display()
+        );
+        Ok(result.outcome.exit_code())
+    })
+    .await?;
+    Ok(0)
 }
 
 /// Prints what a run or a scoring did; returns its exit code.

@@ -49,6 +49,7 @@ fn new_run_id() -> String {
 
 /// `humiao ingest`: reads every new inbox file into the lake and writes the quality report.
 pub async fn ingest(plan: &Plan) -> Result<IngestResult> {
+    let _lock = crate::ops::lock::LakeLock::acquire(&plan.lake, "humiao ingest")?;
     let result = ingest_stage(plan).await?;
     write_outputs(&result.out_dir, |dir| result.report.write(dir))?;
     Ok(result)
@@ -56,6 +57,7 @@ pub async fn ingest(plan: &Plan) -> Result<IngestResult> {
 
 /// `humiao score`: the risk list, changes, tasks and manifest of `plan.as_of`, from the lake.
 pub async fn score(plan: &Plan) -> Result<RunResult> {
+    let _lock = crate::ops::lock::LakeLock::acquire(&plan.lake, "humiao score")?;
     let model = Model::load(&plan.model, &plan.codebook, &plan.tables)?;
     let started = Instant::now();
     let scored = score_stage(plan, &model).await?;
@@ -64,6 +66,7 @@ pub async fn score(plan: &Plan) -> Result<RunResult> {
 
 /// `humiao run`: ingest, then score, then every output in one move.
 pub async fn run(plan: &Plan) -> Result<RunResult> {
+    let _lock = crate::ops::lock::LakeLock::acquire(&plan.lake, "humiao run")?;
     // The model is read first: a broken model file stops the run before the lake changes.
     let model = Model::load(&plan.model, &plan.codebook, &plan.tables)?;
     let started = Instant::now();
@@ -92,8 +95,13 @@ async fn score_stage(plan: &Plan, model: &Model) -> Result<Evaluated> {
     let ctx = crate::session::new_session(Some(&scratch))?;
     let result = async {
         lake.recover(&ctx).await?;
+        lake.register_all(&ctx).await?;
+        let cutoff = crate::retention::purge_cutoff(plan.as_of, model.max_age_years as u32, plan.retention.grace_days);
+        let (purged, files_removed) = crate::retention::purge(&ctx, &lake, cutoff).await?;
         let versions = lake.register_all(&ctx).await?;
-        let scored = crate::score::score(&ctx, plan, model, &lake, &run_id).await?;
+        let mut scored = crate::score::score(&ctx, plan, model, &lake, &run_id).await?;
+        scored.counts.insert("persons_purged".into(), purged);
+        scored.counts.insert("lake_files_vacuumed".into(), files_removed);
         tracing::info!(
             listed = scored.counts.get("persons_listed").copied().unwrap_or(0),
             seconds = scored.timings.values().sum::<f64>(),

@@ -150,6 +150,7 @@ pub fn schema_of(table: &str) -> SchemaRef {
             Field::new("score", DataType::Float64, true),
             date("first_listed_on"),
             date("tier_since"),
+            date("birth_on"),
             utf8("model_version"),
             utf8("run_id"),
         ],
@@ -236,6 +237,9 @@ impl Lake {
         let df = conform(df, &schema_of(table))?;
         let t = t
             .write(Vec::<RecordBatch>::new())
+            // No column statistics in the log: min/max of person_key would keep a purged
+            // person's key in the log after their rows are gone.
+            .with_configuration([("delta.dataSkippingNumIndexedCols", Some("0"))])
             .with_input_plan(df.logical_plan().clone())
             .with_session_state(Arc::new(ctx.state()))
             .with_save_mode(SaveMode::Append)
@@ -263,6 +267,23 @@ impl Lake {
             .with_session_state(Arc::new(ctx.state()))
             .await?;
         Ok(())
+    }
+
+    /// Removes from every table the files no current version needs (all of them, at once), and
+    /// any stray file a killed run left: after a purge, the purged rows are really gone.
+    pub async fn vacuum_all(&self) -> Result<u64> {
+        let mut removed = 0;
+        for table in TABLES {
+            let Some(t) = self.open(table).await? else { continue };
+            let (_, metrics) = t
+                .vacuum()
+                .with_retention_period(chrono::Duration::zero())
+                .with_enforce_retention_duration(false)
+                .with_mode(deltalake::operations::vacuum::VacuumMode::Full)
+                .await?;
+            removed += metrics.files_deleted.len() as u64;
+        }
+        Ok(removed)
     }
 
     /// Removes the rows of runs that never committed (a killed run), from every table.

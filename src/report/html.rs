@@ -72,9 +72,9 @@ fn render(out: &mut String, view: &LeadershipView, charts: &[Chart]) -> std::fmt
         env!("CARGO_PKG_VERSION"),
         esc(&title)
     )?;
-    write!(
+    writeln!(
         out,
-        "@font-face {{ font-family: \"{}\"; src: url(data:font/ttf;base64,{}) format(\"truetype\"); font-display: block; }}\n",
+        "@font-face {{ font-family: \"{}\"; src: url(data:font/ttf;base64,{}) format(\"truetype\"); font-display: block; }}",
         css_string(FONT_FAMILY),
         BASE64.encode(FONT_TTF)
     )?;
@@ -113,7 +113,7 @@ fn headlines(out: &mut String, view: &LeadershipView) -> std::fmt::Result {
     // One row of cards up to six, else two rows.
     let n = view.headlines.len();
     let columns = if n <= 6 { n } else { n.div_ceil(2) };
-    write!(out, "<section class=\"cards\" style=\"grid-template-columns: repeat({columns}, 1fr)\" aria-label=\"本月主要数字\">\n")?;
+    writeln!(out, "<section class=\"cards\" style=\"grid-template-columns: repeat({columns}, 1fr)\" aria-label=\"本月主要数字\">")?;
     for h in &view.headlines {
         let (class, change) = match h.change {
             None => ("flat", "—".to_string()),
@@ -164,7 +164,7 @@ fn chart_section(out: &mut String, view: &LeadershipView, charts: &[Chart]) -> s
 
 fn township_table(out: &mut String, view: &LeadershipView) -> std::fmt::Result {
     let latest = view.months.last().map(|m| month(*m)).unwrap_or_default();
-    write!(out, "<section class=\"keep\">\n<h2>各乡镇街道情况<small>{}</small></h2>\n", esc(&latest))?;
+    write!(out, "<section>\n<h2>各乡镇街道情况<small>{}</small></h2>\n", esc(&latest))?;
     if view.townships.is_empty() {
         out.push_str("<p class=\"muted\">本期无乡镇街道数据。</p>\n</section>\n");
         return Ok(());
@@ -175,9 +175,9 @@ fn township_table(out: &mut String, view: &LeadershipView) -> std::fmt::Result {
          <th class=\"num\">列入人数</th><th class=\"num\">其中重点</th><th class=\"rate\">每千人比率</th></tr></thead>\n<tbody>\n",
     );
     for t in &view.townships {
-        write!(
+        writeln!(
             out,
-            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"rate\">{}</td></tr>\n",
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"rate\">{}</td></tr>",
             esc(&t.name),
             thousands(t.minors_population),
             esc(&count(t.listed, view.threshold)),
@@ -201,7 +201,7 @@ fn rate_with_bar(rate: Option<f64>, max: f64) -> String {
 }
 
 fn fairness(out: &mut String, view: &LeadershipView) -> std::fmt::Result {
-    out.push_str("<section class=\"keep\">\n<h2>公平性检查<small>各群体列入比率</small></h2>\n");
+    out.push_str("<section>\n<h2>公平性检查<small>各群体重点青少年（红+橙）比率</small></h2>\n");
     // The dimensions in the order the view gives them (性别, 乡镇街道, 留守状态), each with its rows.
     let mut groups: Vec<(&str, Vec<&FairnessRow>)> = Vec::new();
     for r in &view.fairness {
@@ -239,13 +239,13 @@ fn fairness_panel(out: &mut String, view: &LeadershipView, dim: &str, rows: &[&F
     write!(
         out,
         "<div class=\"panel\">\n<h3>{}</h3>\n<table class=\"data compact\">\n<thead><tr><th>分组</th><th class=\"num\">人口</th>\
-         <th class=\"num\">列入</th><th class=\"num\">每千人</th></tr></thead>\n<tbody>\n",
+         <th class=\"num\">重点</th><th class=\"num\">每千人</th></tr></thead>\n<tbody>\n",
         esc(dim)
     )?;
     for r in rows {
-        write!(
+        writeln!(
             out,
-            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             esc(&r.group),
             esc(&count(r.population, view.threshold)),
             esc(&count(r.listed, view.threshold)),
@@ -298,12 +298,12 @@ fn quality(out: &mut String, view: &LeadershipView) -> std::fmt::Result {
     } else {
         out.push_str("<table class=\"data compact\">\n<tbody>\n");
         for (reason, rows) in q.quarantined_by_reason.iter().take(QUALITY_LIST_MAX) {
-            write!(out, "<tr><td>{}</td><td class=\"num\">{} 行</td></tr>\n", esc(reason_label(reason)), thousands(*rows))?;
+            writeln!(out, "<tr><td>{}</td><td class=\"num\">{} 行</td></tr>", esc(reason_label(reason)), thousands(*rows))?;
         }
         let rest = &q.quarantined_by_reason[q.quarantined_by_reason.len().min(QUALITY_LIST_MAX)..];
         if !rest.is_empty() {
             let rows: u64 = rest.iter().map(|(_, n)| n).sum();
-            write!(out, "<tr><td>另有 {} 项原因</td><td class=\"num\">{} 行</td></tr>\n", rest.len(), thousands(rows))?;
+            writeln!(out, "<tr><td>另有 {} 项原因</td><td class=\"num\">{} 行</td></tr>", rest.len(), thousands(rows))?;
         }
         out.push_str("</tbody>\n</table>\n");
     }
@@ -313,10 +313,10 @@ fn quality(out: &mut String, view: &LeadershipView) -> std::fmt::Result {
     } else {
         out.push_str("<ul class=\"rejected\">\n");
         for (file, why) in q.rejected_files.iter().take(QUALITY_LIST_MAX) {
-            write!(out, "<li><code>{}</code><span>{}</span></li>\n", esc(file), esc(why))?;
+            writeln!(out, "<li><code>{}</code><span>{}</span></li>", esc(file), esc(why))?;
         }
         if q.rejected_files.len() > QUALITY_LIST_MAX {
-            write!(out, "<li>另有 {} 个文件，详见数据质量报告。</li>\n", q.rejected_files.len() - QUALITY_LIST_MAX)?;
+            writeln!(out, "<li>另有 {} 个文件，详见数据质量报告。</li>", q.rejected_files.len() - QUALITY_LIST_MAX)?;
         }
         out.push_str("</ul>\n");
     }
@@ -324,21 +324,11 @@ fn quality(out: &mut String, view: &LeadershipView) -> std::fmt::Result {
     Ok(())
 }
 
-/// The Chinese name of a quarantine reason code; an unknown code is shown as it is.
+/// The Chinese name of a quarantine reason code (the quality report's), or the code itself.
 fn reason_label(reason: &str) -> &str {
-    match reason {
-        "missing_field" => "缺少必填项",
-        "bad_date" => "日期格式错误",
-        "future_date" => "日期晚于基准日",
-        "unknown_code" => "未知代码",
-        "role_code_mismatch" => "角色与行为代码不符",
-        "unknown_township" => "未知乡镇街道",
-        "birth_after_event" => "出生日期晚于事件",
-        "unlinkable" => "无法关联人员",
-        "ambiguous_link" => "关联到多人",
-        "bad_number" => "数字格式错误",
-        "bad_person_key" => "人员编号格式错误",
-        other => other,
+    match crate::report::quality::reason_label(reason) {
+        "其他" => reason,
+        label => label,
     }
 }
 
@@ -346,8 +336,8 @@ fn footer(out: &mut String, view: &LeadershipView) -> std::fmt::Result {
     let t = view.threshold;
     write!(
         out,
-        "<p class=\"footnote\">注：少于{t}人的数据不予显示（“&lt;{t}”），以防识别到个人。</p>\n\
-         <footer>模型版本 {} · 运行清单哈希 <code>{}</code> · 由护苗 humiao 生成</footer>\n",
+        "<div class=\"endnotes\">\n<p class=\"footnote\">注：少于{t}人的数据不予显示（“&lt;{t}”），以防识别到个人。</p>\n\
+         <footer>模型版本 {} · 运行清单哈希 <code>{}</code> · 由护苗 humiao 生成</footer>\n</div>\n",
         esc(&view.model_version),
         esc(&view.run_hash)
     )
@@ -369,7 +359,7 @@ fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(d);
@@ -467,8 +457,11 @@ footer code { word-break: break-all; }
 @media print {
   body { background: #fff; font-size: 12px; }
   .page { width: auto; margin: 0; padding: 0; box-shadow: none; }
-  .keep, h2 { break-inside: avoid; page-break-inside: avoid; }
+  .keep, h2, tr, .endnotes { break-inside: avoid; page-break-inside: avoid; }
   h2 { break-after: avoid; page-break-after: avoid; }
+  .fairness .panel { break-inside: auto; page-break-inside: auto; }
+  .chart { width: 80%; margin: 0 auto; }
+  .chart-cooccurrence { width: 70%; }
 }
 "#;
 
@@ -681,7 +674,7 @@ mod tests {
         // 性别 3.27/1.56 = 2.1 (未说明's 0 left out); 乡镇街道 3.24/1.5 = 2.2; 留守状态 has one rate.
         assert!(html.contains("最高/最低 = <b>2.1</b><span class=\"muted\">（比率为0的1组不计）</span>"), "性别");
         assert!(html.contains("最高/最低 = <b>2.2</b></p>") && html.contains("最高/最低 = <b>—</b></p>"));
-        assert!(html.contains("日期格式错误") && html.contains("未知乡镇街道") && html.contains("无法关联人员"), "reasons in Chinese");
+        assert!(html.contains("日期格式无效") && html.contains("乡镇代码不在参考表中") && html.contains("无法关联到人员"), "reasons in Chinese");
         assert!(html.contains("缺少必需列 student_id"), "rejected files say why");
         assert!(html.contains("少于5人的数据不予显示（“&lt;5”），以防识别到个人。"));
         assert!(html.contains(&format!("运行清单哈希 <code>{}</code>", view.run_hash)));

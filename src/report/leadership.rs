@@ -135,7 +135,8 @@ pub fn build_view(input: &ViewInput) -> LeadershipView {
         }
     }
 
-    // Fairness: listed by gender and by 留守, against the minors known to the lake.
+    // Fairness: 重点青少年 (red + orange) by gender and by 留守, against the minors known to the
+    // lake (every 留守 child is listed by the default rules, so the listed rate would say nothing).
     let genders: Vec<(String, String)> = input
         .codebook
         .section("person.gender")
@@ -143,20 +144,22 @@ pub fn build_view(input: &ViewInput) -> LeadershipView {
         .unwrap_or_default();
     let gender_cells: Vec<(String, Ix, Ix)> = genders
         .iter()
-        .map(|(code, label)| (label.clone(), a.cell(t.get(latest, "population_gender", code)), a.cell(t.get(latest, "gender", code))))
+        .map(|(code, label)| {
+            (label.clone(), a.cell(t.get(latest, "population_gender", code)), a.cell(t.get(latest, "gender_key_youth", code)))
+        })
         .collect();
-    a.group(gender_cells.iter().map(|g| g.2).collect(), Some(listed_latest));
+    a.group(gender_cells.iter().map(|g| g.2).collect(), Some(key_latest));
     let population_total: u64 = genders.iter().map(|(c, _)| t.get(latest, "population_gender", c)).sum();
     let pop_total = a.cell(population_total);
     a.group(gender_cells.iter().map(|g| g.1).collect(), Some(pop_total));
-    let lb_listed = t.get(latest, "left_behind", "yes");
+    let lb_key = t.get(latest, "left_behind_key_youth", "yes");
     let lb_pop = t.get(latest, "population_left_behind", "yes");
-    let listed_now = t.get(latest, "listed", "all");
+    let key_now = t.get(latest, "key_youth", "all");
     let lb = [
-        ("留守".to_string(), a.cell(lb_pop), a.cell(lb_listed)),
-        ("非留守".to_string(), a.cell(population_total.saturating_sub(lb_pop)), a.cell(listed_now.saturating_sub(lb_listed))),
+        ("留守".to_string(), a.cell(lb_pop), a.cell(lb_key)),
+        ("非留守".to_string(), a.cell(population_total.saturating_sub(lb_pop)), a.cell(key_now.saturating_sub(lb_key))),
     ];
-    a.group(vec![lb[0].2, lb[1].2], Some(listed_latest));
+    a.group(vec![lb[0].2, lb[1].2], Some(key_latest));
     a.group(vec![lb[0].1, lb[1].1], Some(pop_total));
 
     let hidden = suppress(&a.values, &a.groups, input.threshold);
@@ -266,8 +269,11 @@ pub fn build_view(input: &ViewInput) -> LeadershipView {
             dimension: "乡镇街道".into(),
             group: row.name.clone(),
             population: Cell::Shown(row.minors_population),
-            listed: row.listed,
-            rate_per_1000: row.rate_per_1000,
+            listed: row.key_youth,
+            rate_per_1000: match row.key_youth {
+                Cell::Shown(n) if row.minors_population > 0 => Some(n as f64 * 1000.0 / row.minors_population as f64),
+                _ => None,
+            },
         });
     }
     for (label, pop, listed) in &lb {

@@ -68,7 +68,7 @@ pub struct PairCell {
     pub people: Cell,
 }
 
-/// One group of the fairness panel: how often people of this group are listed / 重点.
+/// One group of the fairness panel: how often people of this group are 重点青少年 (red + orange).
 #[derive(Debug, Clone, Serialize)]
 pub struct FairnessRow {
     /// The grouping: 性别, 乡镇街道, 留守状态.
@@ -77,9 +77,9 @@ pub struct FairnessRow {
     pub group: String,
     /// Minors of this group known to the lake on the as-of date (the denominator).
     pub population: Cell,
-    /// Listed people of this group.
+    /// 重点青少年 (red + orange) of this group.
     pub listed: Cell,
-    /// Listed per 1,000 of the group; None when a count is suppressed.
+    /// 重点青少年 per 1,000 of the group; None when a count is suppressed.
     pub rate_per_1000: Option<f64>,
 }
 

@@ -112,6 +112,7 @@ SELECT
   CAST(CAST({as_of} AS INT) - CAST(CASE WHEN r.was_listed THEN r.first_before ELSE {as_of} END AS INT) AS BIGINT) AS days_listed,
   CASE WHEN r.was_listed AND r.tier_before = r.tier THEN r.tier_since_before ELSE {as_of} END AS tier_since,
   r.tier_before,
+  r.birth_on,
   r.as_of,
   {model_version} AS model_version
 FROM ranked r

@@ -351,7 +351,7 @@ async fn write_history(ctx: &SessionContext, lake: &Lake, as_of: NaiveDate, run_
     lake.delete_where(ctx, lake::SCORES, &format!("as_of = '{as_of}'")).await?;
     let df = ctx
         .sql(&format!(
-            "SELECT as_of, person_key, tier, score, first_listed_on, tier_since, model_version, {} AS run_id FROM listed_full",
+            "SELECT as_of, person_key, tier, score, first_listed_on, tier_since, birth_on, model_version, {} AS run_id FROM listed_full",
             lit(run_id)
         ))
         .await?;

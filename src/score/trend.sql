@@ -49,8 +49,15 @@ SELECT as_of, 'township_key_youth', township_code, count(*) FROM listed WHERE ke
 UNION ALL
 SELECT as_of, 'gender', gender, count(*) FROM listed GROUP BY as_of, gender
 UNION ALL
+SELECT as_of, 'gender_key_youth', gender, count(*) FROM listed WHERE key_youth GROUP BY as_of, gender
+UNION ALL
 SELECT l.as_of, 'left_behind', 'yes', count(*)
 FROM listed l JOIN left_behind b ON b.as_of = l.as_of AND b.person_key = l.person_key
+GROUP BY l.as_of
+UNION ALL
+SELECT l.as_of, 'left_behind_key_youth', 'yes', count(*)
+FROM listed l JOIN left_behind b ON b.as_of = l.as_of AND b.person_key = l.person_key
+WHERE l.key_youth
 GROUP BY l.as_of
 UNION ALL
 SELECT as_of, 'population_left_behind', 'yes', count(*) FROM left_behind GROUP BY as_of

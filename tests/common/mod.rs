@@ -32,7 +32,7 @@ pub struct Run {
 pub fn humiao(args: &[&str]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_humiao"))
         .args(args)
-        .env("HUMIAO_LOG", "info")
+        .env("HUMIAO_LOG", "warn,humiao=info")
         .output()
         .expect("humiao runs");
     Run {

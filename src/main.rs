@@ -11,7 +11,7 @@ use humiao::error::Error;
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HUMIAO_LOG").unwrap_or_else(|_| "warn,humiao=info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("HUMIAO_LOG").unwrap_or_else(|_| "warn,humiao=info,deltalake_core=error,delta_kernel=error".into()),
         )
         .with_writer(std::io::stderr)
         .with_target(false)

@@ -14,6 +14,8 @@ use crate::error::{Error, Result};
 use crate::ingest::{self, FileStatus, IngestedFiles};
 use crate::lake::{self, Lake};
 use crate::model::Model;
+use crate::ops::audit::AuditLog;
+use crate::ops::lock::LakeLock;
 use crate::pseudo::Pseudonymiser;
 use crate::report::quality::{QualityReport, QuarantinedRow};
 
@@ -49,30 +51,102 @@ fn new_run_id() -> String {
 
 /// `humiao ingest`: reads every new inbox file into the lake and writes the quality report.
 pub async fn ingest(plan: &Plan) -> Result<IngestResult> {
-    let _lock = crate::ops::lock::LakeLock::acquire(&plan.lake, "humiao ingest")?;
-    let result = ingest_stage(plan).await?;
-    write_outputs(&result.out_dir, |dir| result.report.write(dir))?;
-    Ok(result)
+    let _lock = LakeLock::acquire(&plan.lake, "humiao ingest")?;
+    let audit = AuditLog::open(&plan.lake)?;
+    audited(&audit, "ingest", plan, async {
+        let result = ingest_stage(plan).await?;
+        write_outputs(&result.out_dir, |dir| result.report.write(dir))?;
+        audit_outputs(&audit, &result.out_dir)?;
+        let t = &result.report.totals;
+        let summary = serde_json::json!({ "exit_code": result.outcome.exit_code(), "rows_read": t.rows_read, "files_rejected": t.files_rejected });
+        Ok((result, summary))
+    })
+    .await
 }
 
-/// `humiao score`: the risk list, changes, tasks and manifest of `plan.as_of`, from the lake.
+/// `humiao score`: the risk list, changes, tasks, trend, charts, report and manifest of
+/// `plan.as_of`, from the lake.
 pub async fn score(plan: &Plan) -> Result<RunResult> {
-    let _lock = crate::ops::lock::LakeLock::acquire(&plan.lake, "humiao score")?;
-    let model = Model::load(&plan.model, &plan.codebook, &plan.tables)?;
-    let started = Instant::now();
-    let scored = score_stage(plan, &model).await?;
-    finish(plan, &model, None, scored, started)
+    let _lock = LakeLock::acquire(&plan.lake, "humiao score")?;
+    let audit = AuditLog::open(&plan.lake)?;
+    audited(&audit, "score", plan, async {
+        let model = Model::load(&plan.model, &plan.codebook, &plan.tables)?;
+        let started = Instant::now();
+        let scored = score_stage(plan, &model).await?;
+        let result = finish(plan, &model, None, scored, started)?;
+        after_run(&audit, result)
+    })
+    .await
 }
 
 /// `humiao run`: ingest, then score, then every output in one move.
 pub async fn run(plan: &Plan) -> Result<RunResult> {
-    let _lock = crate::ops::lock::LakeLock::acquire(&plan.lake, "humiao run")?;
-    // The model is read first: a broken model file stops the run before the lake changes.
-    let model = Model::load(&plan.model, &plan.codebook, &plan.tables)?;
+    let _lock = LakeLock::acquire(&plan.lake, "humiao run")?;
+    let audit = AuditLog::open(&plan.lake)?;
+    audited(&audit, "run", plan, async {
+        // The model is read first: a broken model file stops the run before the lake changes.
+        let model = Model::load(&plan.model, &plan.codebook, &plan.tables)?;
+        let started = Instant::now();
+        let ingested = ingest_stage(plan).await?;
+        let scored = score_stage(plan, &model).await?;
+        let result = finish(plan, &model, Some(ingested), scored, started)?;
+        after_run(&audit, result)
+    })
+    .await
+}
+
+/// Records a run's start and its end (finished, with a summary, or failed, with the error) in
+/// the audit log. Errors never carry a raw identifier, so they may be logged.
+async fn audited<T>(
+    audit: &AuditLog,
+    command: &str,
+    plan: &Plan,
+    body: impl std::future::Future<Output = Result<(T, serde_json::Value)>>,
+) -> Result<T> {
     let started = Instant::now();
-    let ingested = ingest_stage(plan).await?;
-    let scored = score_stage(plan, &model).await?;
-    finish(plan, &model, Some(ingested), scored, started)
+    audit.append(
+        "run_started",
+        serde_json::json!({ "command": command, "as_of": plan.as_of.to_string(), "pipeline": plan.pipeline_path.display().to_string(), "pid": std::process::id() }),
+    )?;
+    match body.await {
+        Ok((value, mut summary)) => {
+            summary["command"] = command.into();
+            summary["seconds"] = ((started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0).into();
+            audit.append("run_finished", summary)?;
+            Ok(value)
+        }
+        Err(e) => {
+            let _ = audit.append("run_failed", serde_json::json!({ "command": command, "error": e.to_string() }));
+            Err(e)
+        }
+    }
+}
+
+/// Records every output file of a run (with its SHA-256), and a purge if there was one.
+fn after_run(audit: &AuditLog, result: RunResult) -> Result<(RunResult, serde_json::Value)> {
+    audit_outputs(audit, &result.out_dir)?;
+    let n = |k: &str| result.counts.get(k).copied().unwrap_or(0);
+    if n("persons_purged") > 0 {
+        audit.append("purge", serde_json::json!({ "persons": n("persons_purged"), "files_removed": n("lake_files_vacuumed") }))?;
+    }
+    let summary = serde_json::json!({
+        "exit_code": result.outcome.exit_code(),
+        "persons_listed": n("persons_listed"),
+        "rows_read": n("rows_read"),
+        "outputs": result.out_dir.display().to_string(),
+    });
+    Ok((result, summary))
+}
+
+fn audit_outputs(audit: &AuditLog, dir: &std::path::Path) -> Result<()> {
+    for path in crate::report::manifest::files_under(dir)? {
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        audit.append(
+            "output_written",
+            serde_json::json!({ "file": path.display().to_string(), "sha256": crate::config::sha256_hex(&bytes) }),
+        )?;
+    }
+    Ok(())
 }
 
 /// What a scoring run did, for the caller.
@@ -96,9 +170,12 @@ async fn score_stage(plan: &Plan, model: &Model) -> Result<Evaluated> {
     let result = async {
         lake.recover(&ctx).await?;
         lake.register_all(&ctx).await?;
+        // Purge before this run's writes begin: a purge is idempotent (a killed one is redone),
+        // and its vacuum must not remove files a rollback of this run would need.
         let cutoff = crate::retention::purge_cutoff(plan.as_of, model.max_age_years as u32, plan.retention.grace_days);
         let (purged, files_removed) = crate::retention::purge(&ctx, &lake, cutoff).await?;
         let versions = lake.register_all(&ctx).await?;
+        lake.begin(&run_id).await?;
         let mut scored = crate::score::score(&ctx, plan, model, &lake, &run_id).await?;
         scored.counts.insert("persons_purged".into(), purged);
         scored.counts.insert("lake_files_vacuumed".into(), files_removed);
@@ -107,9 +184,12 @@ async fn score_stage(plan: &Plan, model: &Model) -> Result<Evaluated> {
             seconds = scored.timings.values().sum::<f64>(),
             "scored"
         );
+        checkpoint("scored");
         let trend = crate::score::trend::trend(&ctx, plan, model, &lake, &run_id).await?;
         tracing::info!(months = trend.months.len(), seconds = trend.seconds, "trend evaluated");
+        checkpoint("trend");
         commit_run(&ctx, &lake, &run_id, plan, &started_at, 0, 0).await?;
+        lake.commit()?;
         Ok::<_, Error>(Evaluated { scored, trend, lake_versions: versions })
     }
     .await;
@@ -164,6 +244,7 @@ fn finish(
         crate::report::lists::write_risk_csv(&dir.join("risk_list.csv"), &tables)?;
         crate::report::lists::write_risk_xlsx(&dir.join("risk_list.xlsx"), &tables)?;
         crate::report::lists::write_tasks_xlsx(&dir.join("tasks.xlsx"), &tables)?;
+        checkpoint("outputs_half");
         crate::report::write_parquet(&dir.join("trend.parquet"), &trend.table)?;
         let manifest = crate::report::manifest::ManifestInput {
             plan,
@@ -203,6 +284,18 @@ fn finish(
     })?;
     let outcome = ingested.as_ref().map(|i| i.outcome).unwrap_or(Outcome::Clean);
     Ok(RunResult { outcome, out_dir, ingest: ingested, counts })
+}
+
+/// A named point of a run where a test may have the process killed (`HUMIAO_KILL_AT=<name>`):
+/// SIGKILL, no cleanup, exactly as a power cut or an OOM kill would leave things.
+pub fn checkpoint(name: &str) {
+    if std::env::var("HUMIAO_KILL_AT").is_ok_and(|v| v == name) {
+        tracing::warn!(checkpoint = name, "HUMIAO_KILL_AT: killing this process");
+        // SAFETY: sending a signal to our own pid has no memory-safety preconditions.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
 }
 
 /// Records a finished run in the lake's `runs` table: its rows are now committed.
@@ -272,6 +365,7 @@ async fn ingest_in(
     let t = Instant::now();
     lake.recover(ctx).await?;
     lake.register_all(ctx).await?;
+    lake.begin(run_id).await?;
     let known = known_files(ctx).await?;
     let mut files = ingest::scan_inbox(plan)?;
     let mut reports = ingest::plan_files(&mut files, &known)?;
@@ -283,6 +377,7 @@ async fn ingest_in(
     tracing::info!(seconds = t.elapsed().as_secs_f64(), "files read and validated");
 
     let t = Instant::now();
+    checkpoint("ingest_staged");
     crate::link::resolve(ctx, &staging, scratch).await?;
     tracing::info!(seconds = t.elapsed().as_secs_f64(), "records linked and versioned");
 
@@ -385,7 +480,9 @@ async fn ingest_in(
         quarantined_rows,
     };
     report.compute_totals();
+    checkpoint("ingest_written");
     commit_run(ctx, lake, run_id, plan, started_at, report.totals.files_accepted, report.totals.rows_read).await?;
+    lake.commit()?;
     tracing::info!(signals_written, persons_added, seconds = t.elapsed().as_secs_f64(), "lake written");
 
     let lake_versions = lake.register_all(ctx).await?;
@@ -394,25 +491,61 @@ async fn ingest_in(
     Ok(IngestResult { outcome, report, out_dir, lake_versions, seconds: 0.0 })
 }
 
-/// Writes outputs into a temporary folder beside `dir`, then moves each file into place, so a
-/// crash never leaves a half-written file where a reader expects a whole one.
+/// Writes a run's outputs into a temporary folder beside `dir`, then swaps it into place in one
+/// atomic rename (or exchange), so a reader (or a crash) sees the previous folder whole or the new
+/// one whole, never a mix and never nothing. Files only the previous folder had (an `ingest`'s
+/// quality report, for a later `score` of the same day) are carried over. Debris of a killed run
+/// is cleaned up first.
 pub fn write_outputs(dir: &std::path::Path, write: impl FnOnce(&std::path::Path) -> Result<()>) -> Result<()> {
     let parent = dir.parent().ok_or_else(|| Error::Usage(format!("bad output folder {}", dir.display())))?;
     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    let tmp = parent.join(format!(".tmp-{}-{}", dir.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
+    let name = dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
+    clean_debris(parent, &name)?;
+    let tmp = parent.join(format!(".tmp-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     write(&tmp)?;
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    for entry in std::fs::read_dir(&tmp).map_err(|e| Error::io(&tmp, e))? {
-        let entry = entry.map_err(|e| Error::io(&tmp, e))?;
-        let target = dir.join(entry.file_name());
-        if target.is_dir() {
-            std::fs::remove_dir_all(&target).map_err(|e| Error::io(&target, e))?;
+    if dir.is_dir() {
+        for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+            let entry = entry.map_err(|e| Error::io(dir, e))?;
+            let target = tmp.join(entry.file_name());
+            if !target.exists() && entry.path().is_file() {
+                std::fs::copy(entry.path(), &target).map_err(|e| Error::io(&target, e))?;
+            }
         }
-        std::fs::rename(entry.path(), &target).map_err(|e| Error::io(&target, e))?;
     }
-    let _ = std::fs::remove_dir_all(&tmp);
+    checkpoint("outputs_swapping");
+    if dir.exists() {
+        // One atomic exchange: `dir` is the old folder or the new one, never missing.
+        exchange(&tmp, dir)?;
+        let _ = std::fs::remove_dir_all(&tmp);
+    } else {
+        std::fs::rename(&tmp, dir).map_err(|e| Error::io(dir, e))?;
+    }
+    Ok(())
+}
+
+/// Swaps two paths atomically (Linux `renameat2(RENAME_EXCHANGE)`).
+fn exchange(a: &std::path::Path, b: &std::path::Path) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &std::path::Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(|_| Error::Usage(format!("bad path {}", p.display())));
+    let (ca, cb) = (c(a)?, c(b)?);
+    // SAFETY: both are valid NUL-terminated paths that live across the call.
+    let rc = unsafe { libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE) };
+    if rc != 0 {
+        return Err(Error::io(b, std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// Removes what a run killed while writing `dir` left beside it (its temporary folder, or the
+/// previous outputs it had just swapped out).
+fn clean_debris(parent: &std::path::Path, name: &str) -> Result<()> {
+    for entry in std::fs::read_dir(parent).map_err(|e| Error::io(parent, e))? {
+        let entry = entry.map_err(|e| Error::io(parent, e))?;
+        if entry.file_name().to_string_lossy().starts_with(&format!(".tmp-{name}-")) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
     Ok(())
 }
 

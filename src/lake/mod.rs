@@ -286,8 +286,59 @@ impl Lake {
         Ok(removed)
     }
 
-    /// Removes the rows of runs that never committed (a killed run), from every table.
+    fn inflight_path(&self) -> PathBuf {
+        self.root.join(".inflight.json")
+    }
+
+    /// Marks the start of a run's writes: the version of every table now, so that a run killed
+    /// before [`Lake::commit`] can be rolled back to exactly this state.
+    pub async fn begin(&self, run_id: &str) -> Result<()> {
+        let mut versions = BTreeMap::new();
+        for table in TABLES {
+            let v = self.open(table).await?.and_then(|t| t.version()).map(|v| v as i64).unwrap_or(-1);
+            versions.insert(table.to_string(), v);
+        }
+        let text = serde_json::to_vec_pretty(&serde_json::json!({ "run_id": run_id, "versions": versions }))?;
+        let path = self.inflight_path();
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
+    }
+
+    /// The run's writes are complete (its `runs` row is written): nothing to roll back.
+    pub fn commit(&self) -> Result<()> {
+        let path = self.inflight_path();
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&path, e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Rolls every table back to where a killed run found it (Delta restore), then removes the
+    /// rows of any run that never committed.
     pub async fn recover(&self, ctx: &SessionContext) -> Result<usize> {
+        let path = self.inflight_path();
+        if let Ok(text) = std::fs::read(&path) {
+            let state: serde_json::Value = serde_json::from_slice(&text)?;
+            tracing::warn!(run_id = %state["run_id"], "rolling the lake back to where a run that did not finish found it");
+            for table in TABLES {
+                let Some(before) = state["versions"][table].as_i64() else { continue };
+                let Some(t) = self.open(table).await? else { continue };
+                let now = t.version().map(|v| v as i64).unwrap_or(-1);
+                if now <= before {
+                    continue;
+                }
+                if before < 0 {
+                    // The killed run created the table: remove it whole.
+                    let dir = self.root.join(table);
+                    std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+                } else {
+                    t.restore().with_version_to_restore(before as u64).await?;
+                }
+            }
+            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+        }
         self.register_all(ctx).await?;
         let committed: Vec<String> = collect_strings(ctx, "SELECT DISTINCT run_id FROM runs").await?;
         let mut removed = 0;

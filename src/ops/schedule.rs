@@ -27,12 +27,18 @@ pub fn time_zone(tz: &str) -> Result<Tz> {
     Tz::from_str(tz).map_err(|_| Error::Usage(format!("`{tz}` is not a time zone (give an IANA name such as Asia/Shanghai)")))
 }
 
-/// A cron expression with seconds; a usage error naming it otherwise.
+/// A cron expression with seconds; a usage error naming it otherwise (with the parser's reason
+/// and, below, where in the expression it stopped).
 pub fn cron_schedule(cron: &str) -> Result<cron::Schedule> {
     cron::Schedule::from_str(cron).map_err(|e| {
+        // The parser's message is "EXPRESSION\n   ^\nREASON" (or just a reason).
+        let text = e.to_string();
+        let mut lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let reason = lines.pop().unwrap_or("it does not parse");
+        let pointer: String = lines.iter().map(|l| format!("\n    {l}")).collect();
         Error::Usage(format!(
             "`{cron}` is not a cron expression with seconds (sec min hour day-of-month month day-of-week [year], \
-             e.g. \"0 30 2 * * *\" for 02:30 every night): {e}"
+             e.g. \"0 30 2 * * *\" for 02:30 every night): {reason}{pointer}"
         ))
     })
 }

@@ -67,6 +67,24 @@ struct Manifest<'a> {
     outputs: Option<BTreeMap<String, String>>,
 }
 
+/// Every file under `dir`, recursively, sorted.
+pub fn files_under(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).map_err(|e| Error::io(&d, e))? {
+            let path = entry.map_err(|e| Error::io(&d, e))?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 fn file_hash(path: &Path) -> Result<String> {
     Ok(sha256_hex(&std::fs::read(path).map_err(|e| Error::io(path, e))?))
 }
@@ -80,17 +98,9 @@ pub fn run_hash(m: &ManifestInput) -> Result<String> {
 /// Writes `dir/manifest.json`, hashing every file already in `dir` (and in its subfolders).
 pub fn write(dir: &Path, m: &ManifestInput) -> Result<()> {
     let mut outputs = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).map_err(|e| Error::io(&d, e))? {
-            let path = entry.map_err(|e| Error::io(&d, e))?.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let name = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().into_owned();
-                outputs.insert(name, file_hash(&path)?);
-            }
-        }
+    for path in files_under(dir)? {
+        let name = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().into_owned();
+        outputs.insert(name, file_hash(&path)?);
     }
     let mut manifest = manifest(m)?;
     manifest.run_hash = Some(run_hash(m)?);

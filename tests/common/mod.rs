@@ -32,7 +32,7 @@ pub struct Run {
 pub fn humiao(args: &[&str]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_humiao"))
         .args(args)
-        .env("HUMIAO_LOG", "warn,humiao=info")
+        .env("HUMIAO_LOG", "warn,humiao=info,deltalake_core=error,delta_kernel=error")
         .output()
         .expect("humiao runs");
     Run {

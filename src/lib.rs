@@ -15,6 +15,7 @@ pub mod ops;
 pub mod pseudo;
 pub mod report;
 pub mod retention;
+pub mod review;
 pub mod runner;
 pub mod score;
 pub mod session;

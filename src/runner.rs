@@ -56,6 +56,7 @@ pub async fn ingest(plan: &Plan) -> Result<IngestResult> {
     audited(&audit, "ingest", plan, async {
         let result = ingest_stage(plan).await?;
         write_outputs(&result.out_dir, |dir| result.report.write(dir))?;
+        audit_decisions(&audit, &result.report)?;
         audit_outputs(&audit, &result.out_dir)?;
         let t = &result.report.totals;
         let summary = serde_json::json!({ "exit_code": result.outcome.exit_code(), "rows_read": t.rows_read, "files_rejected": t.files_rejected });
@@ -122,8 +123,22 @@ async fn audited<T>(
     }
 }
 
+/// Records the reviewers' decision files a run read.
+fn audit_decisions(audit: &AuditLog, report: &QualityReport) -> Result<()> {
+    for f in report.decision_files.iter().filter(|f| f.status != "duplicate_file") {
+        audit.append(
+            "decisions_ingested",
+            serde_json::json!({ "file": f.file, "status": f.status, "rows_read": f.rows_read, "rows_accepted": f.rows_accepted, "rows_quarantined": f.rows_quarantined }),
+        )?;
+    }
+    Ok(())
+}
+
 /// Records every output file of a run (with its SHA-256), and a purge if there was one.
 fn after_run(audit: &AuditLog, result: RunResult) -> Result<(RunResult, serde_json::Value)> {
+    if let Some(i) = &result.ingest {
+        audit_decisions(audit, &i.report)?;
+    }
     audit_outputs(audit, &result.out_dir)?;
     let n = |k: &str| result.counts.get(k).copied().unwrap_or(0);
     if n("persons_purged") > 0 {
@@ -268,6 +283,7 @@ fn finish(
             quality: ingested.as_ref().map(|i| &i.report),
             threshold: plan.report.suppress_below,
             run_hash,
+            task_counts: &scored.task_counts,
         });
         // The numbers leadership sees, suppressed, for machines and audits.
         let path = dir.join("leadership.json");
@@ -477,9 +493,15 @@ async fn ingest_in(
         relinked_from_earlier_runs: relinked,
         pending_after_run: pending_after,
         totals: Default::default(),
+        decision_files: Vec::new(),
         quarantined_rows,
     };
     report.compute_totals();
+    lake.register_all(ctx).await?;
+    report.decision_files = crate::review::ingest(ctx, plan, lake, run_id).await?;
+    if report.decision_files.iter().any(|f| f.status == "rejected") {
+        report.totals.files_rejected += report.decision_files.iter().filter(|f| f.status == "rejected").count() as u64;
+    }
     checkpoint("ingest_written");
     commit_run(ctx, lake, run_id, plan, started_at, report.totals.files_accepted, report.totals.rows_read).await?;
     lake.commit()?;

@@ -10,6 +10,7 @@
 //! | `runs` | a completed run; rows of any other run are debris of a crash |
 //! | `scores` | the risk list of each scored as-of date (the history changes are read from) |
 //! | `trends` | each run's monthly counts (month end, measure, key, people) |
+//! | `decisions` | a reviewer's decision on a person for a unit (the note's text is not kept) |
 //!
 //! Every row carries the `run_id` that wrote it. A run commits `runs` last, so
 //! [`Lake::recover`] can remove what a killed run left behind before the next run starts.
@@ -35,7 +36,8 @@ pub const FILES: &str = "files";
 pub const RUNS: &str = "runs";
 pub const SCORES: &str = "scores";
 pub const TRENDS: &str = "trends";
-pub const TABLES: [&str; 8] = [SIGNALS, PERSONS, PENDING, QUARANTINE, FILES, RUNS, SCORES, TRENDS];
+pub const DECISIONS: &str = "decisions";
+pub const TABLES: [&str; 9] = [SIGNALS, PERSONS, PENDING, QUARANTINE, FILES, RUNS, SCORES, TRENDS, DECISIONS];
 
 fn utf8(name: &str) -> Field {
     Field::new(name, DataType::Utf8, true)
@@ -153,6 +155,17 @@ pub fn schema_of(table: &str) -> SchemaRef {
             date("birth_on"),
             utf8("model_version"),
             utf8("run_id"),
+        ],
+        DECISIONS => vec![
+            utf8("run_id"),
+            utf8("file"),
+            int64("line"),
+            utf8("person_key"),
+            utf8("unit"),
+            utf8("decision"),
+            utf8("reviewer"),
+            date("decided_on"),
+            Field::new("has_note", DataType::Boolean, true),
         ],
         TRENDS => vec![
             utf8("run_id"),
@@ -342,7 +355,7 @@ impl Lake {
         self.register_all(ctx).await?;
         let committed: Vec<String> = collect_strings(ctx, "SELECT DISTINCT run_id FROM runs").await?;
         let mut removed = 0;
-        for table in [SIGNALS, PERSONS, PENDING, QUARANTINE, FILES, SCORES, TRENDS] {
+        for table in [SIGNALS, PERSONS, PENDING, QUARANTINE, FILES, SCORES, TRENDS, DECISIONS] {
             let Some(t) = self.open(table).await? else { continue };
             let stray: Vec<String> = collect_strings(ctx, &format!("SELECT DISTINCT run_id FROM {table}"))
                 .await?

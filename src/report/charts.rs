@@ -939,6 +939,7 @@ mod tests {
             pairs,
             category_labels: CATEGORIES.iter().map(|(id, l)| (id.to_string(), l.to_string())).collect(),
             fairness: vec![],
+            tasks: vec![],
             quality: QualitySummary::default(),
             run_hash: "0".repeat(64),
         }

@@ -15,6 +15,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use crate::error::{Error, Result};
 use crate::report::fonts::{FONT_FAMILY, FONT_TTF};
 use crate::report::view::{Cell, FairnessRow, LeadershipView};
+#[cfg(test)]
+use crate::report::view::TaskRow;
 
 /// The charts the report shows, in reading order, by file stem under the charts folder.
 const CHARTS: [&str; 5] = ["tiers", "collisions", "categories", "townships", "cooccurrence"];
@@ -84,6 +86,7 @@ fn render(out: &mut String, view: &LeadershipView, charts: &[Chart]) -> std::fmt
     headlines(out, view)?;
     chart_section(out, view, charts)?;
     township_table(out, view)?;
+    task_table(out, view)?;
     fairness(out, view)?;
     quality(out, view)?;
     footer(out, view)?;
@@ -183,6 +186,29 @@ fn township_table(out: &mut String, view: &LeadershipView) -> std::fmt::Result {
             esc(&count(t.listed, view.threshold)),
             esc(&count(t.key_youth, view.threshold)),
             rate_with_bar(t.rate_per_1000, max_rate)
+        )?;
+    }
+    out.push_str("</tbody>\n</table>\n</section>\n");
+    Ok(())
+}
+
+/// Tasks per responsible unit: how many, closed by a reviewer's decision, overdue (亮灯, red).
+fn task_table(out: &mut String, view: &LeadershipView) -> std::fmt::Result {
+    out.push_str("<section>\n<h2>包保任务办理<small>逾期未办结的任务亮红灯</small></h2>\n");
+    out.push_str(
+        "<table class=\"data tasks\">\n<thead><tr><th>责任单位</th><th class=\"num\">任务数</th>\
+         <th class=\"num\">已办结</th><th class=\"num\">逾期（亮灯）</th></tr></thead>\n<tbody>\n",
+    );
+    for t in &view.tasks {
+        let lit = matches!(t.overdue, Cell::Shown(n) if n > 0) || t.overdue == Cell::Suppressed;
+        writeln!(
+            out,
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num{}\">{}</td></tr>",
+            esc(&t.unit),
+            esc(&count(t.tasks, view.threshold)),
+            esc(&count(t.closed, view.threshold)),
+            if lit { " overdue" } else { "" },
+            esc(&count(t.overdue, view.threshold)),
         )?;
     }
     out.push_str("</tbody>\n</table>\n</section>\n");
@@ -433,6 +459,7 @@ td.rate, th.rate { width: 230px; white-space: nowrap; }
 .bar { display: inline-block; width: 150px; height: 9px; margin-right: 10px; background: #eef2f7; border-radius: 2px; vertical-align: middle; overflow: hidden; }
 .bar span { display: block; height: 100%; background: #4a7fb0; }
 .rate-value { display: inline-block; min-width: 44px; text-align: right; }
+td.overdue { color: #fff; background: #E53935; font-weight: 600; }
 .fairness, .quality { display: grid; grid-template-columns: 1fr 1fr; gap: 14px 20px; align-items: start; }
 .fairness .column { display: flex; flex-direction: column; gap: 14px; }
 .quality + .quality { margin-top: 14px; }
@@ -594,6 +621,10 @@ mod tests {
                 fair("乡镇街道", "石门<乡>", Cell::Shown(900), Cell::Suppressed, None),
                 fair("留守状态", "留守", Cell::Shown(3000), Cell::Shown(20), Some(6.67)),
                 fair("留守状态", "非留守", Cell::Shown(18245), Cell::Suppressed, None),
+            ],
+            tasks: vec![
+                TaskRow { unit: "教育".into(), tasks: Cell::Shown(40), closed: Cell::Shown(12), overdue: Cell::Shown(7) },
+                TaskRow { unit: "司法".into(), tasks: Cell::Shown(6), closed: Cell::Suppressed, overdue: Cell::Suppressed },
             ],
             quality: QualitySummary {
                 files_accepted: 9,

@@ -24,6 +24,7 @@ pub struct ViewInput<'a> {
     pub quality: Option<&'a QualityReport>,
     pub threshold: u64,
     pub run_hash: String,
+    pub task_counts: &'a [crate::score::TaskCount],
 }
 
 /// The colour of a tier (its own), or grey.
@@ -162,6 +163,20 @@ pub fn build_view(input: &ViewInput) -> LeadershipView {
     a.group(vec![lb[0].2, lb[1].2], Some(key_latest));
     a.group(vec![lb[0].1, lb[1].1], Some(pop_total));
 
+    // Tasks per unit: closed, overdue and the rest add up to the unit's tasks.
+    let task_ix: Vec<(String, Ix, Ix, Ix)> = input
+        .task_counts
+        .iter()
+        .map(|t| {
+            let all = a.cell(t.tasks);
+            let closed = a.cell(t.closed);
+            let overdue = a.cell(t.overdue);
+            let rest = a.cell(t.tasks.saturating_sub(t.closed + t.overdue));
+            a.group(vec![closed, overdue, rest], Some(all));
+            (t.unit.clone(), all, closed, overdue)
+        })
+        .collect();
+
     let hidden = suppress(&a.values, &a.groups, input.threshold);
     let cell = |ix: Ix| if hidden[ix] { Cell::Suppressed } else { Cell::Shown(a.values[ix]) };
     let cells = |v: &[Ix]| v.iter().map(|&ix| cell(ix)).collect::<Vec<_>>();
@@ -285,6 +300,10 @@ pub fn build_view(input: &ViewInput) -> LeadershipView {
             rate_per_1000: rate(*listed, a.values[*pop]).filter(|_| !hidden[*pop]),
         });
     }
+    let tasks = task_ix
+        .iter()
+        .map(|(unit, all, closed, overdue)| TaskRow { unit: unit.clone(), tasks: cell(*all), closed: cell(*closed), overdue: cell(*overdue) })
+        .collect();
     let quality = input.quality.map(quality_summary).unwrap_or_default();
     LeadershipView {
         county: input.county.to_string(),
@@ -301,6 +320,7 @@ pub fn build_view(input: &ViewInput) -> LeadershipView {
         pairs,
         category_labels,
         fairness,
+        tasks,
         quality,
         run_hash: input.run_hash.clone(),
     }

@@ -31,6 +31,8 @@ pub struct QualityReport {
     /// Rows still waiting for their person after this run.
     pub pending_after_run: u64,
     pub totals: Totals,
+    /// Reviewers' decision files (inbox/review/) read by this run.
+    pub decision_files: Vec<crate::review::DecisionFile>,
     #[serde(skip)]
     pub quarantined_rows: Vec<QuarantinedRow>,
 }

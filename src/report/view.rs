@@ -92,6 +92,16 @@ pub struct Headline {
     pub change: Option<i64>,
 }
 
+/// One responsible unit's tasks (people), for the report: how many, closed by a reviewer's
+/// decision, overdue (亮灯).
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskRow {
+    pub unit: String,
+    pub tasks: Cell,
+    pub closed: Cell,
+    pub overdue: Cell,
+}
+
 /// This run's data quality, for the report's footer panel (file counts are not about people and
 /// are not suppressed).
 #[derive(Debug, Clone, Default, Serialize)]
@@ -135,6 +145,8 @@ pub struct LeadershipView {
     /// (category id, Chinese label), C1 first.
     pub category_labels: Vec<(String, String)>,
     pub fairness: Vec<FairnessRow>,
+    /// Tasks per responsible unit on the as-of date.
+    pub tasks: Vec<TaskRow>,
     pub quality: QualitySummary,
     /// The run's manifest hash (SHA-256 of the manifest without its output list).
     pub run_hash: String,

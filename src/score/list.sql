@@ -1,8 +1,21 @@
 -- The risk list of one as-of date: the listed people of `scored`, with their reasons in
 -- Chinese, the records behind them, how they were linked, their school, and what changed since
--- the previous scored run (`scores` history, the latest as-of date before this one).
-WITH listed AS (
-  SELECT * FROM scored WHERE tier IS NOT NULL
+-- the previous scored run (`scores` history, the latest as-of date before this one). People a
+-- reviewer ruled out (排除) stay off the list until a signal dated after that decision arrives.
+WITH excluded_on AS (
+  -- a reviewer's latest 排除 of each person, on or before the as-of date
+  SELECT person_key, max(decided_on) AS decided_on FROM decisions
+  WHERE decision = '排除' AND decided_on <= {as_of} GROUP BY person_key
+),
+renewed AS (
+  -- ... unless a signal dated after that decision is active now
+  SELECT DISTINCT a.person_key FROM active a JOIN excluded_on x ON x.person_key = a.person_key
+  WHERE a.event_on > x.decided_on
+),
+listed AS (
+  SELECT * FROM scored
+  WHERE tier IS NOT NULL
+    AND person_key NOT IN (SELECT person_key FROM excluded_on WHERE person_key NOT IN (SELECT person_key FROM renewed))
 ),
 act AS (
   SELECT a.* FROM active a JOIN listed l ON a.person_key = l.person_key

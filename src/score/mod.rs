@@ -73,6 +73,17 @@ pub struct Scored {
     pub timings: BTreeMap<String, f64>,
     /// Every file the lake was made from: (file, sha256), for the manifest.
     pub lake_files: Vec<(String, String)>,
+    /// Tasks per responsible unit, in unit order.
+    pub task_counts: Vec<TaskCount>,
+}
+
+/// One unit's tasks: how many, how many closed by a decision, how many overdue (亮灯).
+#[derive(Debug, Clone)]
+pub struct TaskCount {
+    pub unit: String,
+    pub tasks: u64,
+    pub closed: u64,
+    pub overdue: u64,
 }
 
 fn date_lit(d: NaiveDate) -> String {
@@ -298,14 +309,45 @@ pub async fn score(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
                      FROM active a JOIN ref_category_units cu ON cu.category = a.category) u ON u.person_key = r.person_key
                JOIN ref_tiers tl ON tl.tier = r.tier
              )
-             SELECT unit, person_key, rank, tier, tier_label, reasons, township_name, school_code, assigned_on, due_on,
-                    'open' AS status, '待处理' AS status_label,
-                    CAST(greatest(0, CAST({a} AS INT) - CAST(due_on AS INT)) AS BIGINT) AS days_overdue
-             FROM t ORDER BY unit_order, unit, rank"
+             , d AS (
+               -- a decision on or after the day the task was assigned closes it
+               SELECT person_key, unit, max(decided_on) AS decided_on FROM decisions
+               WHERE decided_on <= {a} GROUP BY person_key, unit
+             )
+             SELECT t.unit, t.person_key, t.rank, t.tier, t.tier_label, t.reasons, t.township_name, t.school_code,
+                    t.assigned_on, t.due_on,
+                    CASE WHEN d.decided_on >= t.assigned_on THEN 'closed' ELSE 'open' END AS status,
+                    CASE WHEN d.decided_on >= t.assigned_on THEN '已办结' ELSE '待处理' END AS status_label,
+                    CASE WHEN d.decided_on >= t.assigned_on THEN CAST(0 AS BIGINT)
+                         ELSE CAST(greatest(0, CAST({a} AS INT) - CAST(t.due_on AS INT)) AS BIGINT) END AS days_overdue,
+                    CASE WHEN d.decided_on >= t.assigned_on THEN d.decided_on END AS closed_on
+             FROM t LEFT JOIN d ON d.person_key = t.person_key AND d.unit = t.unit
+             ORDER BY t.unit_order, t.unit, t.rank"
         ),
     )
     .await?;
+    register_batches(ctx, "task_rows", tasks[0].schema(), tasks.clone())?;
     counts.insert("tasks".into(), rows(&tasks));
+    let mut task_counts: Vec<TaskCount> =
+        unit_order(plan).into_iter().map(|unit| TaskCount { unit, tasks: 0, closed: 0, overdue: 0 }).collect();
+    for (what, sql) in [
+        ("tasks", "SELECT unit, count(*) FROM task_rows GROUP BY unit"),
+        ("closed", "SELECT unit, count(*) FROM task_rows WHERE status = 'closed' GROUP BY unit"),
+        ("overdue", "SELECT unit, count(*) FROM task_rows WHERE days_overdue > 0 GROUP BY unit"),
+    ] {
+        for (unit, n) in count_by(ctx, sql).await? {
+            if let Some(t) = task_counts.iter_mut().find(|t| t.unit == unit) {
+                match what {
+                    "tasks" => t.tasks = n,
+                    "closed" => t.closed = n,
+                    _ => t.overdue = n,
+                }
+            }
+        }
+    }
+    for (k, n) in count_by(ctx, "SELECT status, count(*) FROM task_rows GROUP BY status UNION ALL SELECT 'overdue', count(*) FROM task_rows WHERE days_overdue > 0").await? {
+        counts.insert(format!("tasks_{k}"), n);
+    }
     timings.insert("list".into(), t.elapsed().as_secs_f64());
 
     let t = Instant::now();
@@ -321,7 +363,7 @@ pub async fn score(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
             lake_files.push((f.as_string::<i32>().value(i).to_string(), h.as_string::<i32>().value(i).to_string()));
         }
     }
-    Ok(Scored { as_of, previous_as_of, risk, changes, tasks, counts, timings, lake_files })
+    Ok(Scored { as_of, previous_as_of, risk, changes, tasks, counts, timings, lake_files, task_counts })
 }
 
 /// The latest scored as-of date before `as_of`, if any.

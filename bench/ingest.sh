@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Ingest benchmark: synth an inbox of N youths, then ingest it into a fresh lake RUNS times
 # (median wall time, peak RSS), then a nightly re-run on the same lake with nothing new.
-# Usage: bench/ingest.sh [N=1000000] [RUNS=3]      (release build; results on stdout)
+# Usage: bench/ingest.sh [N=1000000] [RUNS=3]      (release build; results on stdout;
+#        NO_BUILD=1 uses the release binary as it is)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000000}
 RUNS=${2:-3}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/humiao-target}"
-cargo build --release --quiet
+[ -n "${NO_BUILD:-}" ] || cargo build --release --quiet
 BIN="$CARGO_TARGET_DIR/release/humiao"
 WORK=${BENCH_DIR:-/tmp/humiao-bench}/$N
 AS_OF=2026-11-24

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 N=${1:-1000000}
 RUNS=${2:-3}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/humiao-target}"
-cargo build --release --quiet
+[ -n "${NO_BUILD:-}" ] || cargo build --release --quiet
 BIN="$CARGO_TARGET_DIR/release/humiao"
 WORK=${BENCH_DIR:-/tmp/humiao-bench}/$N
 AS_OF=2026-11-24

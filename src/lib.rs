@@ -12,6 +12,7 @@ pub mod lake;
 pub mod link;
 pub mod model;
 pub mod ops;
+pub mod progress;
 pub mod pseudo;
 pub mod report;
 pub mod retention;

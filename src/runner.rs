@@ -16,6 +16,7 @@ use crate::lake::{self, Lake};
 use crate::model::Model;
 use crate::ops::audit::AuditLog;
 use crate::ops::lock::LakeLock;
+use crate::progress::Stage;
 use crate::pseudo::Pseudonymiser;
 use crate::report::quality::{QualityReport, QuarantinedRow};
 
@@ -191,17 +192,15 @@ async fn score_stage(plan: &Plan, model: &Model) -> Result<Evaluated> {
         let (purged, files_removed) = crate::retention::purge(&ctx, &lake, cutoff).await?;
         let versions = lake.register_all(&ctx).await?;
         lake.begin(&run_id).await?;
+        let stage = Stage::start("score the as-of date", None);
         let mut scored = crate::score::score(&ctx, plan, model, &lake, &run_id).await?;
         scored.counts.insert("persons_purged".into(), purged);
         scored.counts.insert("lake_files_vacuumed".into(), files_removed);
-        tracing::info!(
-            listed = scored.counts.get("persons_listed").copied().unwrap_or(0),
-            seconds = scored.timings.values().sum::<f64>(),
-            "scored"
-        );
+        stage.finish(scored.counts.get("persons_listed").copied().unwrap_or(0));
         checkpoint("scored");
+        let stage = Stage::start("trend of the month ends", None);
         let trend = crate::score::trend::trend(&ctx, plan, model, &lake, &run_id).await?;
-        tracing::info!(months = trend.months.len(), seconds = trend.seconds, "trend evaluated");
+        stage.finish(trend.counts.len() as u64);
         checkpoint("trend");
         commit_run(&ctx, &lake, &run_id, plan, &started_at, 0, 0).await?;
         lake.commit()?;
@@ -387,15 +386,16 @@ async fn ingest_in(
     let mut reports = ingest::plan_files(&mut files, &known)?;
     tracing::info!(files = reports.len(), seconds = t.elapsed().as_secs_f64(), "inbox scanned");
 
-    let t = Instant::now();
     let staging = scratch.join("staging");
-    ingest::stage_files(ctx, plan, pseudo, townships, &files, &mut reports, &staging).await?;
-    tracing::info!(seconds = t.elapsed().as_secs_f64(), "files read and validated");
+    let to_read = reports.iter().filter(|r| r.status == FileStatus::Accepted).count() as u64;
+    let stage = Stage::start("read and validate files", Some(to_read));
+    ingest::stage_files(ctx, plan, pseudo, townships, &files, &mut reports, &staging, || stage.inc()).await?;
+    stage.finish(to_read);
 
-    let t = Instant::now();
     checkpoint("ingest_staged");
+    let stage = Stage::start("link and version records", None);
     crate::link::resolve(ctx, &staging, scratch).await?;
-    tracing::info!(seconds = t.elapsed().as_secs_f64(), "records linked and versioned");
+    stage.finish(count(ctx, "SELECT count(*) FROM resolved").await?);
 
     // Per-file accounting, from the staged problems and the resolved statuses.
     let counts = ctx

@@ -275,6 +275,7 @@ pub async fn stage_files(
     files: &[InboxFile],
     reports: &mut [FileReport],
     staging: &Path,
+    file_done: impl Fn(),
 ) -> Result<()> {
     std::fs::create_dir_all(staging).map_err(|e| Error::io(staging, e))?;
     let jobs: Vec<(usize, InboxFile)> = reports
@@ -286,7 +287,12 @@ pub async fn stage_files(
     let results: Vec<(usize, std::result::Result<(Format, Option<Encoding>), String>)> = futures::stream::iter(jobs)
         .map(|(i, f)| {
             let order = reports[i].file_order;
-            async move { (i, stage_one(ctx, plan, pseudo, townships, &f, order, staging).await) }
+            let file_done = &file_done;
+            async move {
+                let result = stage_one(ctx, plan, pseudo, townships, &f, order, staging).await;
+                file_done();
+                (i, result)
+            }
         })
         .buffer_unordered(3)
         .collect()

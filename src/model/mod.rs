@@ -112,6 +112,8 @@ pub struct Model {
     pub categories: Vec<String>,
     /// The tables whose `latest` record counts (record kind `state`).
     pub state_tables: Vec<String>,
+    /// The departments (sources) of the table contracts, sorted.
+    pub sources: Vec<String>,
 }
 
 /// Names the facts may not take: the built-in ones and the signal columns.
@@ -204,6 +206,12 @@ impl Model {
             trend: file.trend,
             categories,
             state_tables,
+            sources: {
+                let mut s: Vec<String> = tables.iter().map(|t| t.source.clone()).collect();
+                s.sort();
+                s.dedup();
+                s
+            },
         })
     }
 
@@ -266,6 +274,16 @@ impl Model {
     pub fn scored_sql(&self) -> String {
         let cat_flags: Vec<String> =
             self.categories.iter().map(|c| format!("bool_or(category = {}) AS {}", lit(c), c.to_lowercase())).collect();
+        let source_flags: Vec<String> = self
+            .sources
+            .iter()
+            .enumerate()
+            .map(|(i, src)| format!("bool_or(source = {}) AS from_source_{i}", lit(src)))
+            .collect();
+        let n_categories: Vec<String> =
+            self.categories.iter().map(|c| format!("CASE WHEN {} THEN 1 ELSE 0 END", c.to_lowercase())).collect();
+        let n_departments: Vec<String> =
+            (0..self.sources.len()).map(|i| format!("CASE WHEN from_source_{i} THEN 1 ELSE 0 END")).collect();
         let half = self.score.half_life_days;
         let cat_scores: Vec<String> = self
             .categories
@@ -308,6 +326,9 @@ impl Model {
         SCORED_SQL
             .replace("{category_flags}", &cat_flags.join(",\n    "))
             .replace("{category_scores}", &cat_scores.join(",\n    "))
+            .replace("{source_flags}", &if source_flags.is_empty() { "0 AS no_sources".to_string() } else { source_flags.join(",\n    ") })
+            .replace("{n_categories}", &n_categories.join(" + "))
+            .replace("{n_departments}", &if n_departments.is_empty() { "0".to_string() } else { n_departments.join(" + ") })
             .replace("{facts}", &if facts.is_empty() { String::new() } else { format!(",\n    {}", facts.join(",\n    ")) })
             .replace("{min_departments}", &self.collision_min_departments.to_string())
             .replace("{tier_case}", &tier)

@@ -3,16 +3,19 @@
 -- gender and township on each date). Filled in from models/collision.toml.
 WITH facts AS (
   SELECT as_of, a, person_key,
-    count(DISTINCT category) AS n_categories,
-    count(DISTINCT source) AS n_departments,
     {category_flags},
+    {source_flags},
     {category_scores}{facts}
   FROM active
   GROUP BY as_of, a, person_key
 ),
+counted AS (
+  -- counts from flags: count(DISTINCT …) per person is slow and memory-hungry at scale
+  SELECT *, {n_categories} AS n_categories, {n_departments} AS n_departments FROM facts
+),
 judged AS (
   SELECT f.*, f.n_departments >= {min_departments} AS collision, p.age, p.birth_on, p.gender, p.township_code
-  FROM facts f
+  FROM counted f
   JOIN person_asof p ON p.as_of = f.as_of AND p.person_key = f.person_key
   WHERE p.age < {max_age}
 )

@@ -21,9 +21,11 @@ use crate::ingest::validate::lit;
 use crate::lake::{self, Lake};
 use crate::model::Model;
 
+mod reasons;
 pub mod trend;
 
 const PERSON_SQL: &str = include_str!("person.sql");
+const LISTED_SQL: &str = include_str!("listed.sql");
 const LIST_SQL: &str = include_str!("list.sql");
 
 /// The columns of `risk_list.parquet`, in order (the list plan has a few more for history).
@@ -114,6 +116,11 @@ async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
 
 /// Runs `sql`, keeps its result in memory and registers it as `name`; returns its row count.
 async fn materialise(ctx: &SessionContext, name: &str, sql: &str) -> Result<u64> {
+    let t = std::time::Instant::now();
+    if std::env::var("HUMIAO_EXPLAIN").is_ok_and(|v| v == name) {
+        let plan = ctx.sql(&format!("EXPLAIN ANALYZE {sql}")).await?.collect().await?;
+        eprintln!("{}", datafusion::arrow::util::pretty::pretty_format_batches(&plan)?);
+    }
     let df = ctx.sql(sql).await?;
     let schema = Arc::new(df.schema().as_arrow().clone());
     let batches = df.collect().await?;
@@ -121,6 +128,7 @@ async fn materialise(ctx: &SessionContext, name: &str, sql: &str) -> Result<u64>
     // The batches' own schema (nullability may differ from the plan's).
     let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
     register_batches(ctx, name, schema, batches)?;
+    tracing::debug!(table = name, rows = n, seconds = t.elapsed().as_secs_f64(), "materialised");
     Ok(n)
 }
 
@@ -260,6 +268,8 @@ pub async fn score(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
         .replace("{model_version}", &lit(&model.version))
         .replace("{tier_rank_now}", &model.tier_rank_case("l.tier"))
         .replace("{tier_rank_before}", &model.tier_rank_case("p.tier"));
+    materialise(ctx, "listed", &LISTED_SQL.replace("{as_of}", &a)).await?;
+    reasons::register_per_person(ctx, plan).await?;
     let n = materialise(ctx, "listed_full", &list_sql).await?;
     counts.insert("persons_listed".into(), n);
     let risk = collect(ctx, &format!("SELECT {} FROM listed_full ORDER BY rank", RISK_COLUMNS.join(", "))).await?;

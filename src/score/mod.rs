@@ -115,7 +115,7 @@ async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
 }
 
 /// Runs `sql`, keeps its result in memory and registers it as `name`; returns its row count.
-async fn materialise(ctx: &SessionContext, name: &str, sql: &str) -> Result<u64> {
+pub(crate) async fn materialise(ctx: &SessionContext, name: &str, sql: &str) -> Result<u64> {
     let t = std::time::Instant::now();
     if std::env::var("HUMIAO_EXPLAIN").is_ok_and(|v| v == name) {
         let plan = ctx.sql(&format!("EXPLAIN ANALYZE {sql}")).await?.collect().await?;

@@ -19,6 +19,7 @@ use crate::ingest::validate::lit;
 use crate::lake::{self, Lake};
 use crate::model::Model;
 
+const TREND_BASE_SQL: &str = include_str!("trend_base.sql");
 const TREND_SQL: &str = include_str!("trend.sql");
 
 /// The monthly counts of one run.
@@ -72,10 +73,18 @@ pub async fn trend(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
     crate::score::register_values(ctx, "month_pairs", &["as_of", "prev"], &pairs).await?;
     crate::score::evaluate(ctx, model).await?;
     let key_tiers: Vec<String> = model.trend.key_youth_tiers.iter().map(|t| lit(t)).collect();
-    let sql = TREND_SQL
-        .replace("{key_youth_tiers}", &key_tiers.join(", "))
-        .replace("{max_age}", &model.max_age_years.to_string())
-        .replace("{left_behind}", &model.trend.left_behind);
+    let fill = |sql: &str| {
+        sql.replace("{key_youth_tiers}", &key_tiers.join(", "))
+            .replace("{max_age}", &model.max_age_years.to_string())
+            .replace("{left_behind}", &model.trend.left_behind)
+    };
+    let base = fill(TREND_BASE_SQL);
+    let mut statements = base.split("\n;;\n");
+    for name in ["trend_listed", "trend_listed_categories", "trend_left_behind"] {
+        let stmt = statements.next().expect("trend_base.sql has three statements");
+        crate::score::materialise(ctx, name, stmt).await?;
+    }
+    let sql = fill(TREND_SQL);
     let a = format!("DATE '{}'", plan.as_of);
     let population = format!(
         "SELECT CAST({latest} AS DATE) AS month_end, 'population_gender' AS measure, gender AS key, count(DISTINCT person_key) AS people

@@ -3,21 +3,11 @@
 #   1. `humiao run` (ingest + score + outputs) into a fresh lake, RUNS times (median, peak RSS);
 #   2. `humiao score` on that lake, RUNS times (median, peak RSS);
 #   3. the nightly re-run: `humiao run` again with nothing new in the inbox.
-# Usage: bench/run.sh [N=1000000] [RUNS=3]      (release build; results on stdout)
+# Usage: bench/run.sh [N=1000000] [RUNS=3]      (release build; results on stdout;
+#        NO_BUILD=1 uses the release binary as it is)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-N=${1:-1000000}
-RUNS=${2:-3}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/humiao-target}"
-[ -n "${NO_BUILD:-}" ] || cargo build --release --quiet
-BIN="$CARGO_TARGET_DIR/release/humiao"
-WORK=${BENCH_DIR:-/tmp/humiao-bench}/$N
-AS_OF=2026-11-24
-if [ ! -d "$WORK/inbox" ]; then
-  mkdir -p "$WORK"
-  "$BIN" synth --youths "$N" --seed 1 --as-of $AS_OF --out "$WORK" > /dev/null
-fi
-printf '%s\n' demo-county-key-not-for-production > "$WORK/key"; chmod 600 "$WORK/key"
+source bench/setup.sh "$@"
 flags=(--pipeline pipelines/demo.toml --inbox "$WORK/inbox" --reference "$WORK/reference"
        --lake "$WORK/lake" --out "$WORK/out" --key-file "$WORK/key" --as-of $AS_OF)
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

@@ -43,24 +43,8 @@ pub struct ScheduleArgs {
     /// The time zone of `--at` and of each run's as-of date (an IANA name).
     #[arg(long, default_value = "Asia/Shanghai")]
     pub tz: String,
-    /// The inbox folder (inbox/<source>/<file>).
-    #[arg(long)]
-    pub inbox: Option<PathBuf>,
-    /// The folder holding townships.csv.
-    #[arg(long)]
-    pub reference: Option<PathBuf>,
-    /// The Delta lake folder.
-    #[arg(long)]
-    pub lake: Option<PathBuf>,
-    /// Outputs go to OUT/<as-of>/.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// The pseudonymisation key file (only its owner may read it).
-    #[arg(long)]
-    pub key_file: Option<PathBuf>,
-    /// The collision model file (default: the pipeline's, models/collision.toml).
-    #[arg(long)]
-    pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub locations: Locations,
     /// Stop after this many runs (for tests).
     #[arg(long, hide = true)]
     pub max_runs: Option<u64>,
@@ -105,6 +89,16 @@ pub struct PipelineArgs {
     /// The pipeline file, e.g. pipelines/demo.toml.
     #[arg(long)]
     pub pipeline: PathBuf,
+    #[command(flatten)]
+    pub locations: Locations,
+    /// The as-of date (default: today in China).
+    #[arg(long, value_parser = parse_date)]
+    pub as_of: Option<NaiveDate>,
+}
+
+/// Where a run reads and writes, each overriding the pipeline file.
+#[derive(Debug, Args)]
+pub struct Locations {
     /// The inbox folder (inbox/<source>/<file>).
     #[arg(long)]
     pub inbox: Option<PathBuf>,
@@ -120,9 +114,6 @@ pub struct PipelineArgs {
     /// The pseudonymisation key file (only its owner may read it).
     #[arg(long)]
     pub key_file: Option<PathBuf>,
-    /// The as-of date (default: today in China).
-    #[arg(long, value_parser = parse_date)]
-    pub as_of: Option<NaiveDate>,
     /// The collision model file (default: the pipeline's, models/collision.toml).
     #[arg(long)]
     pub model: Option<PathBuf>,

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use humiao::cli::{AuditCommand, Cli, Command, PipelineArgs, ScheduleArgs};
+use humiao::cli::{AuditCommand, Cli, Command, Locations, ScheduleArgs};
 use humiao::lake::Lake;
 use humiao::config::{Overrides, Plan};
 use humiao::error::Error;
@@ -41,18 +41,18 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<u8, Error> {
     match cli.command {
         Command::Ingest(args) => {
-            let plan = Plan::load(&args.pipeline, overrides(&args))?;
+            let plan = Plan::load(&args.pipeline, overrides(&args.locations, args.as_of))?;
             let result = humiao::runner::ingest(&plan).await?;
             print_ingest(&result);
             println!("quality report: {}", result.out_dir.join("quality.xlsx").display());
             Ok(result.outcome.exit_code())
         }
         Command::Run(args) => {
-            let plan = Plan::load(&args.pipeline, overrides(&args))?;
+            let plan = Plan::load(&args.pipeline, overrides(&args.locations, args.as_of))?;
             Ok(print_run(&humiao::runner::run(&plan).await?))
         }
         Command::Score(args) => {
-            let plan = Plan::load(&args.pipeline, overrides(&args))?;
+            let plan = Plan::load(&args.pipeline, overrides(&args.locations, args.as_of))?;
             Ok(print_run(&humiao::runner::score(&plan).await?))
         }
         Command::Query(args) => {
@@ -117,15 +117,7 @@ async fn schedule(args: &ScheduleArgs) -> Result<u8, Error> {
     let zone = humiao::ops::schedule::time_zone(&args.tz)?;
     humiao::ops::schedule::schedule(&args.at, &args.tz, args.max_runs, || async move {
         let as_of = humiao::ops::schedule::today_in(zone);
-        let overrides = Overrides {
-            inbox: args.inbox.clone(),
-            reference: args.reference.clone(),
-            lake: args.lake.clone(),
-            out: args.out.clone(),
-            key_file: args.key_file.clone(),
-            as_of: Some(as_of),
-            model: args.model.clone(),
-        };
+        let overrides = overrides(&args.locations, Some(as_of));
         let plan = Plan::load(&args.pipeline, overrides)?;
         let result = humiao::runner::run(&plan).await?;
         let n = |k: &str| result.counts.get(k).copied().unwrap_or(0);
@@ -178,14 +170,14 @@ fn print_ingest(result: &humiao::runner::IngestResult) {
     }
 }
 
-fn overrides(a: &PipelineArgs) -> Overrides {
+fn overrides(l: &Locations, as_of: Option<chrono::NaiveDate>) -> Overrides {
     Overrides {
-        inbox: a.inbox.clone(),
-        reference: a.reference.clone(),
-        lake: a.lake.clone(),
-        out: a.out.clone(),
-        key_file: a.key_file.clone(),
-        as_of: a.as_of,
-        model: a.model.clone(),
+        inbox: l.inbox.clone(),
+        reference: l.reference.clone(),
+        lake: l.lake.clone(),
+        out: l.out.clone(),
+        key_file: l.key_file.clone(),
+        as_of,
+        model: l.model.clone(),
     }
 }

@@ -5,7 +5,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
 use humiao::pseudo::DEMO_KEY;
@@ -26,34 +25,14 @@ fn copy_dir(from: &Path, to: &Path) {
 /// `humiao run` on `dir` as of `as_of`, killed at `kill_at` if given. Returns the exit code
 /// (None when killed by a signal).
 fn night(dir: &Path, as_of: &str, kill_at: Option<&str>) -> Option<i32> {
-    let s = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_humiao"));
-    cmd.args([
-        "run",
-        "--pipeline",
-        &s(root().join("pipelines/demo.toml")),
-        "--inbox",
-        &s(dir.join("inbox")),
-        "--reference",
-        &s(dir.join("reference")),
-        "--lake",
-        &s(dir.join("lake")),
-        "--out",
-        &s(dir.join("out")),
-        "--key-file",
-        &s(dir.join("county.key")),
-        "--as-of",
-        as_of,
-    ])
-    .env("HUMIAO_LOG", "warn,deltalake_core=error,delta_kernel=error");
-    if let Some(point) = kill_at {
-        cmd.env("HUMIAO_KILL_AT", point);
-    }
-    let out = cmd.output().unwrap();
+    let args = pipeline_args("run", &root().join("pipelines/demo.toml"), dir, &dir.join("lake"), &dir.join("out"), &dir.join("county.key"), as_of, None);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let env: Vec<(&str, &str)> = kill_at.map(|point| ("HUMIAO_KILL_AT", point)).into_iter().collect();
+    let run = humiao_with_env(&args, &env);
     if kill_at.is_none() {
-        assert!(matches!(out.status.code(), Some(0 | 3)), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(matches!(run.code, 0 | 3), "{}", run.stderr);
     }
-    out.status.code()
+    (run.code != -1).then_some(run.code)
 }
 
 /// The second night's new file: new people with recent records, and a correction of one of them.

@@ -140,45 +140,6 @@ fn a_correction_replaces_the_earlier_version_and_a_resent_row_is_a_duplicate() {
     assert!(resent > 0, "the second police file re-sends rows of the first");
 }
 
-/// Every raw 身份证号 in the inbox, as text.
-fn raw_id_numbers(dir: &std::path::Path) -> BTreeSet<String> {
-    let mut ids = BTreeSet::new();
-    for path in files_under(&dir.join("inbox")) {
-        let name = path.to_string_lossy().to_string();
-        if name.ends_with(".csv") {
-            let bytes = std::fs::read(&path).unwrap();
-            let text = encoding_rs::GB18030.decode(&bytes).0.into_owned();
-            let text = if std::str::from_utf8(&bytes).is_ok() { String::from_utf8(bytes).unwrap() } else { text };
-            let mut reader = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
-            let headers = reader.headers().unwrap().clone();
-            if let Some(i) = headers.iter().position(|h| h == "id_number") {
-                for r in reader.records() {
-                    let v = r.unwrap()[i].trim().to_string();
-                    if !v.is_empty() {
-                        ids.insert(v);
-                    }
-                }
-            }
-        } else if name.ends_with(".xlsx") {
-            use calamine::{Reader, Xlsx};
-            let mut book: Xlsx<_> = calamine::open_workbook(&path).unwrap();
-            let sheet = book.sheet_names()[0].clone();
-            let range = book.worksheet_range(&sheet).unwrap();
-            let mut rows = range.rows();
-            let header: Vec<String> = rows.next().unwrap().iter().map(|c| c.to_string()).collect();
-            if let Some(i) = header.iter().position(|h| h == "id_number") {
-                for r in rows {
-                    let v = r[i].to_string();
-                    if !v.trim().is_empty() {
-                        ids.insert(v.trim().to_string());
-                    }
-                }
-            }
-        }
-    }
-    ids
-}
-
 #[test]
 fn no_raw_id_number_is_written_anywhere() {
     let tmp = tempfile::tempdir().unwrap();
@@ -224,29 +185,4 @@ fn no_raw_id_number_is_written_anywhere() {
     let some_key = p.person_key(ids.iter().next().unwrap());
     let found = lake_query(&dir.join("lake"), &format!("SELECT count(*) FROM signals WHERE person_key = '{some_key}'"));
     assert_ne!(found[0][0], "0");
-}
-
-/// Every 18-character run of 17 digits and a digit or X/x in `bytes`.
-fn id_shaped(bytes: &[u8]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for i in 0..=bytes.len() {
-        let digit = i < bytes.len() && bytes[i].is_ascii_digit();
-        if !digit {
-            let run = i - start;
-            let tail = bytes.get(i).copied();
-            if run >= 17 {
-                for s in start..=i.saturating_sub(17) {
-                    if s + 18 <= i {
-                        out.push(String::from_utf8_lossy(&bytes[s..s + 18]).into_owned());
-                    }
-                }
-                if matches!(tail, Some(b'X') | Some(b'x')) {
-                    out.push(String::from_utf8_lossy(&bytes[i - 17..=i]).into_owned().to_uppercase());
-                }
-            }
-            start = i + 1;
-        }
-    }
-    out
 }

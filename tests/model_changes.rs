@@ -6,14 +6,6 @@ mod common;
 use common::*;
 use humiao::pseudo::DEMO_KEY;
 
-fn pk(n: u32) -> String {
-    format!("{n:064x}")
-}
-
-const POLICE: &str = "person_key,birth_date,gender,township_code,record_id,occurred_on,role,behaviour_code,disposition";
-const CIVIL: &str = "person_key,birth_date,gender,township_code,record_id,status_code,valid_from,valid_to";
-const CONDUCT: &str = "person_key,birth_date,gender,township_code,record_id,school_code,occurred_on,conduct_code";
-
 #[test]
 fn a_second_night_reports_new_up_down_and_lifted_people_and_keeps_first_listed_on() {
     let tmp = tempfile::tempdir().unwrap();

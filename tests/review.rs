@@ -6,13 +6,6 @@ mod common;
 use common::*;
 use humiao::pseudo::DEMO_KEY;
 
-fn pk(n: u32) -> String {
-    format!("{n:064x}")
-}
-
-const POLICE: &str = "person_key,birth_date,gender,township_code,record_id,occurred_on,role,behaviour_code,disposition";
-const CIVIL: &str = "person_key,birth_date,gender,township_code,record_id,status_code,valid_from,valid_to";
-
 #[test]
 fn decisions_close_tasks_light_overdue_ones_and_keep_ruled_out_people_off_the_list() {
     let tmp = tempfile::tempdir().unwrap();

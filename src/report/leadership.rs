@@ -38,7 +38,8 @@ pub fn tier_colour(tier: &str) -> (u8, u8, u8) {
     }
 }
 
-const CATEGORY_COLOURS: [(u8, u8, u8); 8] = [
+/// The categories' colours in charts, C1 first.
+pub(crate) const CATEGORY_COLOURS: [(u8, u8, u8); 8] = [
     (0x5C, 0x6B, 0xC0),
     (0xE5, 0x39, 0x35),
     (0x8E, 0x24, 0xAA),

@@ -97,14 +97,14 @@ fn rows(batches: &[RecordBatch]) -> u64 {
 }
 
 /// Registers `batches` (or an empty table of `schema`) as `name`.
-fn register_batches(ctx: &SessionContext, name: &str, schema: datafusion::arrow::datatypes::SchemaRef, batches: Vec<RecordBatch>) -> Result<()> {
+pub(crate) fn register_batches(ctx: &SessionContext, name: &str, schema: datafusion::arrow::datatypes::SchemaRef, batches: Vec<RecordBatch>) -> Result<()> {
     let _ = ctx.deregister_table(name);
     ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
     Ok(())
 }
 
 /// Runs `sql` and collects its rows; an empty result is one empty batch, so its schema is kept.
-async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
+pub(crate) async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
     let df = ctx.sql(sql).await?;
     let schema = Arc::new(df.schema().as_arrow().clone());
     let mut batches: Vec<RecordBatch> = df.collect().await?.into_iter().filter(|b| b.num_rows() > 0).collect();

@@ -5,7 +5,6 @@
 //! [`crate::report::view`].
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use chrono::{Datelike, NaiveDate};
 use datafusion::arrow::array::{Array, AsArray};
@@ -98,21 +97,18 @@ pub async fn trend(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
         max_age = model.max_age_years,
     );
     let first = format!("DATE '{}'", shown[0]);
-    let df = ctx
-        .sql(&format!(
+    let table = crate::score::collect(
+        ctx,
+        &format!(
             "SELECT month_end, measure, key, CAST(people AS BIGINT) AS people FROM (
                {sql}
                UNION ALL
                {population}
              ) WHERE month_end >= {first}
              ORDER BY month_end, measure, key"
-        ))
-        .await?;
-    let schema = Arc::new(df.schema().as_arrow().clone());
-    let mut table: Vec<RecordBatch> = df.collect().await?.into_iter().filter(|b| b.num_rows() > 0).collect();
-    if table.is_empty() {
-        table.push(RecordBatch::new_empty(schema.clone()));
-    }
+        ),
+    )
+    .await?;
     let mut counts = BTreeMap::new();
     for b in &table {
         let month = b.column(0).as_primitive::<datafusion::arrow::datatypes::Date32Type>();
@@ -132,10 +128,7 @@ pub async fn trend(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
         }
     }
     // Each run's monthly counts are kept in the lake.
-    let schema = table.first().map(|b| b.schema()).unwrap_or(schema);
-    let mem = datafusion::datasource::MemTable::try_new(schema, vec![table.clone()])?;
-    let _ = ctx.deregister_table("trend_rows");
-    ctx.register_table("trend_rows", Arc::new(mem))?;
+    crate::score::register_batches(ctx, "trend_rows", table[0].schema(), table.clone())?;
     let df = ctx
         .sql(&format!(
             "SELECT {} AS run_id, {a} AS as_of, month_end, measure, key, people FROM trend_rows",

@@ -8,6 +8,16 @@ use datafusion::arrow::util::display::array_value_to_string;
 
 pub const AS_OF: &str = "2026-11-24";
 
+/// Headers of extracts whose only identity column is `person_key`.
+pub const POLICE: &str = "person_key,birth_date,gender,township_code,record_id,occurred_on,role,behaviour_code,disposition";
+pub const CIVIL: &str = "person_key,birth_date,gender,township_code,record_id,status_code,valid_from,valid_to";
+pub const CONDUCT: &str = "person_key,birth_date,gender,township_code,record_id,school_code,occurred_on,conduct_code";
+
+/// A made-up person key: `n` as 64 hex digits.
+pub fn pk(n: u32) -> String {
+    format!("{n:064x}")
+}
+
 /// The repository root (where Cargo.toml is).
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -30,9 +40,16 @@ pub struct Run {
 
 /// Runs the humiao binary with `args`.
 pub fn humiao(args: &[&str]) -> Run {
+    humiao_with_env(args, &[])
+}
+
+/// Runs the humiao binary with `args` and extra environment variables. `code` is -1 when the
+/// process was ended by a signal.
+pub fn humiao_with_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_humiao"))
         .args(args)
         .env("HUMIAO_LOG", "warn,humiao=info,deltalake_core=error,delta_kernel=error")
+        .envs(env.iter().copied())
         .output()
         .expect("humiao runs");
     Run {
@@ -49,24 +66,8 @@ pub fn ingest(dir: &Path, key: &Path) -> Run {
 }
 
 pub fn ingest_with(dir: &Path, key: &Path, pipeline: &Path) -> Run {
-    let s = |p: PathBuf| p.to_string_lossy().into_owned();
-    humiao(&[
-        "ingest",
-        "--pipeline",
-        &s(pipeline.to_path_buf()),
-        "--inbox",
-        &s(dir.join("inbox")),
-        "--reference",
-        &s(dir.join("reference")),
-        "--lake",
-        &s(dir.join("lake")),
-        "--out",
-        &s(dir.join("out")),
-        "--key-file",
-        &s(key.to_path_buf()),
-        "--as-of",
-        AS_OF,
-    ])
+    let args = pipeline_args("ingest", pipeline, dir, &dir.join("lake"), &dir.join("out"), key, AS_OF, None);
+    humiao(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 /// Rows of a query over the lake, every value as text ("" for NULL).
@@ -75,19 +76,7 @@ pub fn lake_query(lake: &Path, sql: &str) -> Vec<Vec<String>> {
     rt.block_on(async {
         let ctx = humiao::session::new_session(None).unwrap();
         humiao::lake::Lake::new(lake).unwrap().register_all(&ctx).await.unwrap();
-        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
-        let mut rows = Vec::new();
-        for b in batches {
-            for r in 0..b.num_rows() {
-                rows.push(
-                    b.columns()
-                        .iter()
-                        .map(|c| if c.is_null(r) { String::new() } else { array_value_to_string(c, r).unwrap() })
-                        .collect(),
-                );
-            }
-        }
-        rows
+        batch_rows(&ctx.sql(sql).await.unwrap().collect().await.unwrap())
     })
 }
 
@@ -162,11 +151,27 @@ pub fn parquet_rows(path: &Path, sql: &str) -> Vec<Vec<String>> {
 /// inbox and reference under `dir`, the lake `lake`, outputs under `out/<as_of>/`, and
 /// optionally `--model`.
 pub fn pipeline_at(command: &str, dir: &Path, lake: &Path, out: &Path, key: &Path, as_of: &str, model: Option<&Path>) -> Run {
+    let args = pipeline_args(command, &root().join("pipelines/demo.toml"), dir, lake, out, key, as_of, model);
+    humiao(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// The flags of `humiao <command>` with the pipeline file `pipeline` and every location given.
+#[allow(clippy::too_many_arguments)]
+pub fn pipeline_args(
+    command: &str,
+    pipeline: &Path,
+    dir: &Path,
+    lake: &Path,
+    out: &Path,
+    key: &Path,
+    as_of: &str,
+    model: Option<&Path>,
+) -> Vec<String> {
     let s = |p: &Path| p.to_string_lossy().into_owned();
     let mut args: Vec<String> = vec![
         command.into(),
         "--pipeline".into(),
-        s(&root().join("pipelines/demo.toml")),
+        s(pipeline),
         "--inbox".into(),
         s(&dir.join("inbox")),
         "--reference".into(),
@@ -184,6 +189,66 @@ pub fn pipeline_at(command: &str, dir: &Path, lake: &Path, out: &Path, key: &Pat
         args.push("--model".into());
         args.push(s(m));
     }
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    humiao(&refs)
+    args
+}
+
+/// Every raw 身份证号 in `dir/inbox` (CSV in UTF-8 or GB18030, and XLSX), trimmed.
+pub fn raw_id_numbers(dir: &Path) -> std::collections::BTreeSet<String> {
+    let mut ids = std::collections::BTreeSet::new();
+    for path in files_under(&dir.join("inbox")) {
+        let name = path.to_string_lossy().to_string();
+        if name.ends_with(".csv") {
+            let bytes = std::fs::read(&path).unwrap();
+            let text = encoding_rs::GB18030.decode(&bytes).0.into_owned();
+            let text = if std::str::from_utf8(&bytes).is_ok() { String::from_utf8(bytes).unwrap() } else { text };
+            let mut reader = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+            let headers = reader.headers().unwrap().clone();
+            if let Some(i) = headers.iter().position(|h| h == "id_number") {
+                for r in reader.records() {
+                    let v = r.unwrap()[i].trim().to_string();
+                    if !v.is_empty() {
+                        ids.insert(v);
+                    }
+                }
+            }
+        } else if name.ends_with(".xlsx") {
+            use calamine::{Reader, Xlsx};
+            let mut book: Xlsx<_> = calamine::open_workbook(&path).unwrap();
+            let sheet = book.sheet_names()[0].clone();
+            let range = book.worksheet_range(&sheet).unwrap();
+            let mut rows = range.rows();
+            let header: Vec<String> = rows.next().unwrap().iter().map(|c| c.to_string()).collect();
+            if let Some(i) = header.iter().position(|h| h == "id_number") {
+                for r in rows {
+                    let v = r[i].to_string();
+                    if !v.trim().is_empty() {
+                        ids.insert(v.trim().to_string());
+                    }
+                }
+            }
+        }
+    }
+    ids
+}
+
+/// Every 18-character run of 17 digits and a digit or X/x in `bytes` (upper-cased).
+pub fn id_shaped(bytes: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 0..=bytes.len() {
+        let digit = i < bytes.len() && bytes[i].is_ascii_digit();
+        if !digit {
+            let run = i - start;
+            if run >= 18 {
+                for s in start..=i - 18 {
+                    out.push(String::from_utf8_lossy(&bytes[s..s + 18]).into_owned());
+                }
+            }
+            if run >= 17 && matches!(bytes.get(i), Some(b'X') | Some(b'x')) {
+                out.push(String::from_utf8_lossy(&bytes[i - 17..=i]).to_uppercase());
+            }
+            start = i + 1;
+        }
+    }
+    out
 }

@@ -140,6 +140,9 @@ pub async fn write_lake(ctx: &SessionContext, lake: &Lake, run_id: &str) -> Resu
                  AND (p.name_hash IS NOT DISTINCT FROM r.name_hash)
                  AND p.birth_date = r.birth_date AND p.gender = r.gender)"
         ))
+        .await?
+        // kept in memory (a few columns): counting and writing then run the anti-join once
+        .cache()
         .await?;
     let added = persons.clone().count().await? as u64;
     if added > 0 {

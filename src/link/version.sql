@@ -23,15 +23,14 @@ contested_keys AS (
   UNION
   SELECT table_name, record_id FROM lake_versions
 ),
+-- RIGHT ANTI / SEMI: the hash table is built on the few contested keys, not on every row.
 simple AS (
-  SELECT h.* FROM hashed h
-  WHERE NOT EXISTS (SELECT 1 FROM contested_keys c
-                    WHERE c.table_name = h.table_name AND c.record_id = h.record_id)
+  SELECT h.* FROM contested_keys c
+  RIGHT ANTI JOIN hashed h ON c.table_name = h.table_name AND c.record_id = h.record_id
 ),
 contested AS (
-  SELECT h.* FROM hashed h
-  WHERE EXISTS (SELECT 1 FROM contested_keys c
-                WHERE c.table_name = h.table_name AND c.record_id = h.record_id)
+  SELECT h.* FROM contested_keys c
+  RIGHT SEMI JOIN hashed h ON c.table_name = h.table_name AND c.record_id = h.record_id
 ),
 versions AS (
   SELECT {hashed_cols}, false AS in_lake FROM contested

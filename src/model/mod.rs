@@ -18,6 +18,9 @@ use crate::ingest::validate::lit;
 const ACTIVE_SQL: &str = include_str!("active.sql");
 const SCORED_SQL: &str = include_str!("scored.sql");
 
+/// The last day of a signal that stays active (a period without an end).
+const OPEN_END: i64 = 2_147_483_647;
+
 /// How a rule decides whether a signal is active on the as-of date A.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -117,7 +120,7 @@ pub struct Model {
 }
 
 /// Names the facts may not take: the built-in ones and the signal columns.
-const BUILT_IN: [&str; 5] = ["n_categories", "n_departments", "collision", "person_key", "as_of"];
+const BUILT_IN: [&str; 6] = ["n_categories", "n_departments", "collision", "person_key", "as_of", "left_behind"];
 
 impl Model {
     pub fn load(path: &Path, codebook: &Codebook, tables: &[TableContract]) -> Result<Model> {
@@ -186,8 +189,8 @@ impl Model {
                 return bad(format!("[trend] key_youth_tiers: no tier {t}"));
             }
         }
-        if file.trend.months == 0 {
-            return bad("[trend] months must be at least 1".into());
+        if file.trend.months == 0 || file.trend.months > 60 {
+            return bad("[trend] months must be between 1 and 60".into());
         }
         if file.score.half_life_days <= 0.0 {
             return bad("[score] half_life_days must be positive".into());
@@ -231,35 +234,34 @@ impl Model {
         parts.join(" AND ")
     }
 
-    /// `active.sql`: one row per signal active on a date of `model_asof`.
+    /// `active.sql`: two statements (`signal_spans`, then `active`: one row per signal active on
+    /// a date of `model_asof`), separated by a line of `;;`.
     pub fn active_sql(&self) -> String {
-        let mut active = String::from("CASE");
-        let mut days_ago = String::from("CASE");
+        let mut hi = String::from("CASE");
+        let mut ago_zero = String::from("CASE");
         for r in &self.active {
             let when = Self::matches(r);
             let days = r.days.unwrap_or(0);
-            let cond = match r.rule {
-                RuleKind::Within => format!("c.ev > d.a - {days}"),
-                RuleKind::Period => "(c.en IS NULL OR c.en >= d.a)".to_string(),
-                RuleKind::FixedPeriod => format!("d.a <= c.ev + {days}"),
-                RuleKind::Latest => {
-                    let within = r.days.map(|d| format!(" AND c.ev > d.a - {d}")).unwrap_or_default();
-                    format!("(c.nx IS NULL OR c.nx > d.a){within}")
-                }
+            // The last day number on which the signal is active (its first is its own date).
+            let last = match r.rule {
+                RuleKind::Within => format!("c.ev + {}", days - 1),
+                RuleKind::Period => format!("coalesce(c.en, {OPEN_END})"),
+                RuleKind::FixedPeriod => format!("c.ev + {days}"),
+                RuleKind::Latest => match r.days {
+                    Some(d) => format!("least(coalesce(c.nx - 1, {OPEN_END}), c.ev + {})", d - 1),
+                    None => format!("coalesce(c.nx - 1, {OPEN_END})"),
+                },
             };
-            let ago = match r.rule {
-                RuleKind::Period | RuleKind::FixedPeriod => "0".to_string(),
-                RuleKind::Within | RuleKind::Latest => "d.a - c.ev".to_string(),
-            };
-            active.push_str(&format!("\n    WHEN {when} THEN {cond}"));
-            days_ago.push_str(&format!("\n    WHEN {when} THEN {ago}"));
+            let zero = matches!(r.rule, RuleKind::Period | RuleKind::FixedPeriod);
+            hi.push_str(&format!("\n    WHEN {when} THEN {last}"));
+            ago_zero.push_str(&format!("\n    WHEN {when} THEN {zero}"));
         }
-        active.push_str("\n    ELSE false END");
-        days_ago.push_str("\n    ELSE d.a - c.ev END");
+        hi.push_str("\n    END");
+        ago_zero.push_str("\n    ELSE false END");
         ACTIVE_SQL
             .replace("{state_tables}", &self.state_tables_list())
-            .replace("{active_case}", &active)
-            .replace("{days_ago_case}", &days_ago)
+            .replace("{hi_case}", &hi)
+            .replace("{ago_zero_case}", &ago_zero)
     }
 
     fn state_tables_list(&self) -> String {
@@ -326,6 +328,7 @@ impl Model {
         SCORED_SQL
             .replace("{category_flags}", &cat_flags.join(",\n    "))
             .replace("{category_scores}", &cat_scores.join(",\n    "))
+            .replace("{left_behind}", &self.trend.left_behind)
             .replace("{source_flags}", &if source_flags.is_empty() { "0 AS no_sources".to_string() } else { source_flags.join(",\n    ") })
             .replace("{n_categories}", &n_categories.join(" + "))
             .replace("{n_departments}", &if n_departments.is_empty() { "0".to_string() } else { n_departments.join(" + ") })
@@ -364,8 +367,9 @@ mod tests {
         assert_eq!(m.tiers.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["red", "orange", "yellow", "blue"]);
         assert_eq!(m.categories.len(), 7);
         let active = m.active_sql();
-        assert!(active.contains("WHEN c.category = 'C1' THEN c.ev > d.a - 180"), "{active}");
-        assert!(active.contains("c.code IN ('RL') THEN d.a <= c.ev + 365"), "{active}");
+        assert!(active.contains("WHEN c.category = 'C1' THEN c.ev + 179"), "{active}");
+        assert!(active.contains("c.code IN ('RL') THEN c.ev + 365"), "{active}");
+        assert!(active.contains("WHEN c.category = 'C7' AND c.record_kind = 'state' THEN least(coalesce(c.nx - 1, 2147483647), c.ev + 179)"), "{active}");
         let scored = m.scored_sql();
         assert!(scored.contains("c3_custodial"), "{scored}");
         assert!(!scored.contains('{'), "a placeholder was left: {scored}");

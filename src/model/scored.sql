@@ -1,11 +1,13 @@
 -- One row per person and as-of date: the facts over their active signals, then tier,
 -- intervention and score. Reads `active` (active.sql) and `person_asof` (their birth date,
--- gender and township on each date). Filled in from models/collision.toml.
+-- gender and township on each date). Filled in from models/collision.toml. `left_behind`: an
+-- active signal is 留守 (the model's [trend] left_behind), for the trend's fairness counts.
 WITH facts AS (
   SELECT as_of, a, person_key,
     {category_flags},
     {source_flags},
-    {category_scores}{facts}
+    {category_scores},
+    bool_or({left_behind}) AS left_behind{facts}
   FROM active
   GROUP BY as_of, a, person_key
 ),

@@ -232,16 +232,37 @@ pub fn unit_order(plan: &Plan) -> Vec<String> {
 
 /// Registers `model_asof`: the dates to evaluate on, with their day numbers.
 pub async fn register_dates(ctx: &SessionContext, dates: &[NaiveDate]) -> Result<()> {
-    let rows: Vec<Vec<String>> =
-        dates.iter().map(|d| vec![date_lit(*d), crate::session::date_to_days(*d).to_string()]).collect();
-    register_values(ctx, "model_asof", &["as_of", "a"], &rows).await
+    let rows: Vec<Vec<String>> = dates
+        .iter()
+        .enumerate()
+        .map(|(i, d)| vec![date_lit(*d), crate::session::date_to_days(*d).to_string(), format!("CAST({i} AS BIGINT)")])
+        .collect();
+    register_values(ctx, "model_asof", &["as_of", "a", "i"], &rows).await
+}
+
+/// Materialises the date-independent tables of an evaluation, `signal_spans` and
+/// `person_spans`, once per run: the list and the trend share them.
+pub async fn prepare(ctx: &SessionContext, model: &Model) -> Result<()> {
+    let active = model.active_sql();
+    let (spans, _) = split_statements(&active);
+    materialise(ctx, "signal_spans", spans).await?;
+    let (person_spans, _) = split_statements(PERSON_SQL);
+    materialise(ctx, "person_spans", person_spans).await?;
+    Ok(())
+}
+
+/// A file of two SQL statements separated by a line of `;;`.
+pub(crate) fn split_statements(sql: &str) -> (&str, &str) {
+    sql.split_once("\n;;\n").expect("two statements separated by a line of ;;")
 }
 
 /// Evaluates the model on every date of `model_asof`: registers `active`, `person_asof` and
-/// `scored` (one row per person and date). Returns (active signals, scored people).
+/// `scored` (one row per person and date). Returns (active signals, scored people). Needs
+/// [`prepare`] first.
 pub async fn evaluate(ctx: &SessionContext, model: &Model) -> Result<(u64, u64)> {
-    let active = materialise(ctx, "active", &model.active_sql()).await?;
-    materialise(ctx, "person_asof", PERSON_SQL).await?;
+    let sql = model.active_sql();
+    let active = materialise(ctx, "active", split_statements(&sql).1).await?;
+    materialise(ctx, "person_asof", split_statements(PERSON_SQL).1).await?;
     let scored = materialise(ctx, "scored", &model.scored_sql()).await?;
     Ok((active, scored))
 }
@@ -255,6 +276,7 @@ pub async fn score(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
     lake.register_all(ctx).await?;
     register_reference(ctx, plan, model).await?;
     register_dates(ctx, &[as_of]).await?;
+    prepare(ctx, model).await?;
     let (active, scored) = evaluate(ctx, model).await?;
     counts.insert("signals_active".into(), active);
     counts.insert("persons_scored".into(), scored);

@@ -67,23 +67,54 @@ pub async fn trend(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
     let dates = month_ends(plan.as_of, model.trend.months + 1);
     let shown: Vec<NaiveDate> = dates[1..].to_vec();
     crate::score::register_dates(ctx, &dates).await?;
-    let pairs: Vec<Vec<String>> =
-        dates.windows(2).map(|w| vec![format!("DATE '{}'", w[1]), format!("DATE '{}'", w[0])]).collect();
-    crate::score::register_values(ctx, "month_pairs", &["as_of", "prev"], &pairs).await?;
     crate::score::evaluate(ctx, model).await?;
     let key_tiers: Vec<String> = model.trend.key_youth_tiers.iter().map(|t| lit(t)).collect();
-    let fill = |sql: &str| {
-        sql.replace("{key_youth_tiers}", &key_tiers.join(", "))
-            .replace("{max_age}", &model.max_age_years.to_string())
-            .replace("{left_behind}", &model.trend.left_behind)
-    };
-    let base = fill(TREND_BASE_SQL);
-    let mut statements = base.split("\n;;\n");
-    for name in ["trend_listed", "trend_listed_categories", "trend_left_behind"] {
-        let stmt = statements.next().expect("trend_base.sql has three statements");
+    let flags: Vec<String> = model.categories.iter().map(|c| c.to_lowercase()).collect();
+    let category_flags: Vec<String> = flags.iter().map(|f| format!("s.{f}")).collect();
+    crate::score::materialise(
+        ctx,
+        "trend_people",
+        &TREND_BASE_SQL
+            .replace("{key_youth_tiers}", &key_tiers.join(", "))
+            .replace("{category_flags}", &category_flags.join(", ")),
+    )
+    .await?;
+    // Each category, and each pair of categories (C1+C2, …), counted in one pass.
+    let mut sums = Vec::new();
+    let mut category_rows = Vec::new();
+    for (c, f) in model.categories.iter().zip(&flags) {
+        sums.push(format!("sum(CASE WHEN {f} THEN 1 ELSE 0 END) AS n_{f}"));
+        category_rows.push(format!("SELECT as_of, 'category', {}, n_{f} FROM trend_monthly", lit(c)));
+    }
+    for (x, (cx, fx)) in model.categories.iter().zip(&flags).enumerate() {
+        for (cy, fy) in model.categories.iter().zip(&flags).skip(x + 1) {
+            sums.push(format!("sum(CASE WHEN {fx} AND {fy} THEN 1 ELSE 0 END) AS n_{fx}_{fy}"));
+            category_rows.push(format!("SELECT as_of, 'pair', {}, n_{fx}_{fy} FROM trend_monthly", lit(&format!("{cx}+{cy}"))));
+        }
+    }
+    // New and lifted at month end i: listed at i and not at i − 1, and the other way round.
+    let mut move_sums = Vec::new();
+    let mut move_rows = Vec::new();
+    for (i, d) in dates.iter().enumerate().skip(1) {
+        let (now, before) = (1i64 << i, 1i64 << (i - 1));
+        move_sums.push(format!(
+            "sum(CASE WHEN listed_in & {now} <> 0 AND listed_in & {before} = 0 THEN 1 ELSE 0 END) AS new_{i}, \
+             sum(CASE WHEN listed_in & {now} = 0 AND listed_in & {before} <> 0 THEN 1 ELSE 0 END) AS lifted_{i}"
+        ));
+        move_rows.push(format!("SELECT DATE '{d}', 'new', 'all', new_{i} FROM trend_moves"));
+        move_rows.push(format!("SELECT DATE '{d}', 'lifted', 'all', lifted_{i} FROM trend_moves"));
+    }
+    let sql = TREND_SQL
+        .replace("{category_sums}", &sums.join(",\n    "))
+        .replace("{category_rows}", &category_rows.join("\nUNION ALL\n"))
+        .replace("{move_sums}", &move_sums.join(",\n    "))
+        .replace("{move_rows}", &move_rows.join("\nUNION ALL\n"));
+    let mut statements = sql.split("\n;;\n");
+    for name in ["trend_monthly", "trend_moves"] {
+        let stmt = statements.next().expect("trend.sql has three statements");
         crate::score::materialise(ctx, name, stmt).await?;
     }
-    let sql = fill(TREND_SQL);
+    let sql = statements.next().expect("trend.sql has three statements");
     let a = format!("DATE '{}'", plan.as_of);
     let population = format!(
         "SELECT CAST({latest} AS DATE) AS month_end, 'population_gender' AS measure, gender AS key, count(DISTINCT person_key) AS people
@@ -97,18 +128,19 @@ pub async fn trend(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
         max_age = model.max_age_years,
     );
     let first = format!("DATE '{}'", shown[0]);
-    let table = crate::score::collect(
+    crate::score::materialise(
         ctx,
+        "trend_rows",
         &format!(
             "SELECT month_end, measure, key, CAST(people AS BIGINT) AS people FROM (
                {sql}
                UNION ALL
                {population}
-             ) WHERE month_end >= {first}
-             ORDER BY month_end, measure, key"
+             ) WHERE month_end >= {first} AND people > 0"
         ),
     )
     .await?;
+    let table = crate::score::collect(ctx, "SELECT * FROM trend_rows ORDER BY month_end, measure, key").await?;
     let mut counts = BTreeMap::new();
     for b in &table {
         let month = b.column(0).as_primitive::<datafusion::arrow::datatypes::Date32Type>();
@@ -128,7 +160,6 @@ pub async fn trend(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
         }
     }
     // Each run's monthly counts are kept in the lake.
-    crate::score::register_batches(ctx, "trend_rows", table[0].schema(), table.clone())?;
     let df = ctx
         .sql(&format!(
             "SELECT {} AS run_id, {a} AS as_of, month_end, measure, key, people FROM trend_rows",

@@ -1,53 +1,42 @@
--- Monthly counts for the trend: one row per (month_end, measure, key). Reads `trend_listed`,
--- `trend_listed_categories` and `trend_left_behind` (trend_base.sql, materialised once) and
--- `month_pairs` (each month end with the one before it). The first date is evaluated only so that the first shown month has
--- new and lifted counts; the runner drops it. Placeholders in braces come from the model file.
-WITH pairs AS (
-  SELECT now.as_of, now.person_key, before.person_key AS before_key
-  FROM month_pairs m
-  JOIN trend_listed now ON now.as_of = m.as_of
-  LEFT JOIN trend_listed before ON before.as_of = m.prev AND before.person_key = now.person_key
-),
-lifted AS (
-  SELECT m.as_of, before.person_key, now.person_key AS now_key
-  FROM month_pairs m
-  JOIN trend_listed before ON before.as_of = m.prev
-  LEFT JOIN trend_listed now ON now.as_of = m.as_of AND now.person_key = before.person_key
-)
-SELECT as_of AS month_end, 'listed' AS measure, 'all' AS key, count(*) AS people FROM trend_listed GROUP BY as_of
+-- Monthly counts for the trend: one row per (month_end, measure, key). Three statements,
+-- separated by lines of `;;`, each kept as a table (a CTE read by several branches would be
+-- computed once per branch). Reads `trend_people` (trend_base.sql). Placeholders in braces are
+-- filled in from the model file and the month ends; the runner drops the oldest month end and
+-- counts of 0.
+--
+-- 1. `trend_monthly`: per month end, the listed people in each category and pair of categories.
+SELECT as_of, {category_sums}
+FROM trend_people WHERE listed GROUP BY as_of
+;;
+-- 2. `trend_moves`: per person, the month ends on which they were listed, as bits; then per
+-- month end, how many came onto the list (listed then, not at the month end before) and left it.
+SELECT {move_sums}
+FROM (SELECT bit_or(CAST(1 AS BIGINT) << i) AS listed_in FROM trend_people WHERE listed GROUP BY person_key)
+;;
+-- 3. The counts.
+WITH listed AS (SELECT * FROM trend_people WHERE listed)
+SELECT as_of AS month_end, 'listed' AS measure, 'all' AS key, count(*) AS people FROM listed GROUP BY as_of
 UNION ALL
-SELECT as_of, 'tier', tier, count(*) FROM trend_listed GROUP BY as_of, tier
+SELECT as_of, 'tier', tier, count(*) FROM listed GROUP BY as_of, tier
 UNION ALL
-SELECT as_of, 'key_youth', 'all', count(*) FROM trend_listed WHERE key_youth GROUP BY as_of
+SELECT as_of, 'key_youth', 'all', count(*) FROM listed WHERE key_youth GROUP BY as_of
 UNION ALL
-SELECT as_of, 'collision', 'all', count(*) FROM trend_listed WHERE collision GROUP BY as_of
+SELECT as_of, 'collision', 'all', count(*) FROM listed WHERE collision GROUP BY as_of
 UNION ALL
-SELECT as_of, 'category', category, count(*) FROM trend_listed_categories GROUP BY as_of, category
+SELECT as_of, 'township', township_code, count(*) FROM listed GROUP BY as_of, township_code
 UNION ALL
-SELECT x.as_of, 'pair', x.category || '+' || y.category, count(*)
-FROM trend_listed_categories x
-JOIN trend_listed_categories y ON y.as_of = x.as_of AND y.person_key = x.person_key AND x.category < y.category
-GROUP BY x.as_of, x.category, y.category
+SELECT as_of, 'township_key_youth', township_code, count(*) FROM listed WHERE key_youth GROUP BY as_of, township_code
 UNION ALL
-SELECT as_of, 'township', township_code, count(*) FROM trend_listed GROUP BY as_of, township_code
+SELECT as_of, 'gender', gender, count(*) FROM listed GROUP BY as_of, gender
 UNION ALL
-SELECT as_of, 'township_key_youth', township_code, count(*) FROM trend_listed WHERE key_youth GROUP BY as_of, township_code
+SELECT as_of, 'gender_key_youth', gender, count(*) FROM listed WHERE key_youth GROUP BY as_of, gender
 UNION ALL
-SELECT as_of, 'gender', gender, count(*) FROM trend_listed GROUP BY as_of, gender
+SELECT as_of, 'left_behind', 'yes', count(*) FROM listed WHERE left_behind GROUP BY as_of
 UNION ALL
-SELECT as_of, 'gender_key_youth', gender, count(*) FROM trend_listed WHERE key_youth GROUP BY as_of, gender
+SELECT as_of, 'left_behind_key_youth', 'yes', count(*) FROM listed WHERE left_behind AND key_youth GROUP BY as_of
 UNION ALL
-SELECT l.as_of, 'left_behind', 'yes', count(*)
-FROM trend_listed l JOIN trend_left_behind b ON b.as_of = l.as_of AND b.person_key = l.person_key
-GROUP BY l.as_of
+SELECT as_of, 'population_left_behind', 'yes', count(*) FROM trend_people WHERE left_behind GROUP BY as_of
 UNION ALL
-SELECT l.as_of, 'left_behind_key_youth', 'yes', count(*)
-FROM trend_listed l JOIN trend_left_behind b ON b.as_of = l.as_of AND b.person_key = l.person_key
-WHERE l.key_youth
-GROUP BY l.as_of
+{category_rows}
 UNION ALL
-SELECT as_of, 'population_left_behind', 'yes', count(*) FROM trend_left_behind GROUP BY as_of
-UNION ALL
-SELECT as_of, 'new', 'all', count(*) FROM pairs WHERE before_key IS NULL GROUP BY as_of
-UNION ALL
-SELECT as_of, 'lifted', 'all', count(*) FROM lifted WHERE now_key IS NULL GROUP BY as_of
+{move_rows}

@@ -197,6 +197,7 @@ async fn score_stage(plan: &Plan, model: &Model) -> Result<Evaluated> {
         scored.counts.insert("persons_purged".into(), purged);
         scored.counts.insert("lake_files_vacuumed".into(), files_removed);
         stage.finish(scored.counts.get("persons_listed").copied().unwrap_or(0));
+        crate::session::release_memory();
         checkpoint("scored");
         let stage = Stage::start("trend of the month ends", None);
         let trend = crate::score::trend::trend(&ctx, plan, model, &lake, &run_id).await?;
@@ -362,6 +363,7 @@ pub async fn ingest_stage(plan: &Plan) -> Result<IngestResult> {
     let result = ingest_in(plan, &pseudo, &townships, &lake, &run_id, &scratch, &ctx, &started_at).await;
     let _ = std::fs::remove_dir_all(&scratch);
     let _ = std::fs::remove_dir(lake.root().join("_scratch"));
+    crate::session::release_memory();
     let mut r = result?;
     r.seconds = started.elapsed().as_secs_f64();
     tracing::info!(

@@ -242,6 +242,7 @@ impl Lake {
 
     /// Appends the rows of `df` to `table` in one commit; returns the new version.
     pub async fn append(&self, ctx: &SessionContext, table: &str, df: DataFrame) -> Result<i64> {
+        let started = std::time::Instant::now();
         let t = match self.open(table).await? {
             Some(t) => t,
             // A new table: build the handle without loading a log that does not exist yet.
@@ -257,6 +258,7 @@ impl Lake {
             .with_session_state(Arc::new(ctx.state()))
             .with_save_mode(SaveMode::Append)
             .await?;
+        tracing::debug!(table, seconds = started.elapsed().as_secs_f64(), "appended");
         Ok(t.version().map(|v| v as i64).unwrap_or(-1))
     }
 

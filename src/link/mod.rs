@@ -133,10 +133,14 @@ pub async fn write_lake(ctx: &SessionContext, lake: &Lake, run_id: &str) -> Resu
     }
     let persons = ctx
         .sql(&format!(
-            "SELECT DISTINCT r.person_key, r.name_hash, r.birth_date, r.gender, {run} AS run_id
-             FROM resolved r
-             WHERE r.status <> 'quarantined' AND r.link_method IN ('person_key', 'id_number')
-               AND NOT EXISTS (SELECT 1 FROM persons p WHERE p.person_key = r.person_key
+            "WITH arriving AS (
+               -- distinct first: the anti-join's hash table is built on these, not on every row
+               SELECT DISTINCT person_key, name_hash, birth_date, gender FROM resolved
+               WHERE status <> 'quarantined' AND link_method IN ('person_key', 'id_number')
+             )
+             SELECT r.person_key, r.name_hash, r.birth_date, r.gender, {run} AS run_id
+             FROM arriving r
+             WHERE NOT EXISTS (SELECT 1 FROM persons p WHERE p.person_key = r.person_key
                  AND (p.name_hash IS NOT DISTINCT FROM r.name_hash)
                  AND p.birth_date = r.birth_date AND p.gender = r.gender)"
         ))

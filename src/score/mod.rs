@@ -232,10 +232,18 @@ pub fn unit_order(plan: &Plan) -> Vec<String> {
 
 /// Registers `model_asof`: the dates to evaluate on, with their day numbers.
 pub async fn register_dates(ctx: &SessionContext, dates: &[NaiveDate]) -> Result<()> {
+    register_dates_from(ctx, dates, 0).await
+}
+
+/// `model_asof` with positions `i` counted from `first` (the trend evaluates its month ends a
+/// few at a time).
+pub async fn register_dates_from(ctx: &SessionContext, dates: &[NaiveDate], first: usize) -> Result<()> {
     let rows: Vec<Vec<String>> = dates
         .iter()
         .enumerate()
-        .map(|(i, d)| vec![date_lit(*d), crate::session::date_to_days(*d).to_string(), format!("CAST({i} AS BIGINT)")])
+        .map(|(i, d)| {
+            vec![date_lit(*d), crate::session::date_to_days(*d).to_string(), format!("CAST({} AS BIGINT)", first + i)]
+        })
         .collect();
     register_values(ctx, "model_asof", &["as_of", "a", "i"], &rows).await
 }

@@ -21,6 +21,9 @@ use crate::model::Model;
 const TREND_BASE_SQL: &str = include_str!("trend_base.sql");
 const TREND_SQL: &str = include_str!("trend.sql");
 
+/// The most month ends evaluated in one pass (memory grows with it).
+const MAX_DATES_PER_PASS: usize = 5;
+
 /// The monthly counts of one run.
 #[derive(Debug)]
 pub struct Trend {
@@ -66,19 +69,36 @@ pub async fn trend(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
     // One month more than shown, so that the first shown month has new and lifted counts.
     let dates = month_ends(plan.as_of, model.trend.months + 1);
     let shown: Vec<NaiveDate> = dates[1..].to_vec();
-    crate::score::register_dates(ctx, &dates).await?;
-    crate::score::evaluate(ctx, model).await?;
     let key_tiers: Vec<String> = model.trend.key_youth_tiers.iter().map(|t| lit(t)).collect();
     let flags: Vec<String> = model.categories.iter().map(|c| c.to_lowercase()).collect();
     let category_flags: Vec<String> = flags.iter().map(|f| format!("s.{f}")).collect();
-    crate::score::materialise(
-        ctx,
-        "trend_people",
-        &TREND_BASE_SQL
-            .replace("{key_youth_tiers}", &key_tiers.join(", "))
-            .replace("{category_flags}", &category_flags.join(", ")),
-    )
-    .await?;
+    let base = TREND_BASE_SQL
+        .replace("{key_youth_tiers}", &key_tiers.join(", "))
+        .replace("{category_flags}", &category_flags.join(", "));
+    let (people_sql, bits_sql) = crate::score::split_statements(&base);
+    // A few month ends at a time: memory is bounded by one pass's signals and people, and only
+    // the narrow rows of `trend_people` and `trend_bits` are kept from each pass.
+    let passes = dates.len().div_ceil(MAX_DATES_PER_PASS);
+    let per_pass = dates.len().div_ceil(passes);
+    let (mut people, mut bits) = (Vec::new(), Vec::new());
+    let mut schemas = None;
+    for (n, chunk) in dates.chunks(per_pass).enumerate() {
+        crate::score::register_dates_from(ctx, chunk, n * per_pass).await?;
+        crate::score::evaluate(ctx, model).await?;
+        for table in ["active", "person_asof"] {
+            ctx.deregister_table(table)?;
+        }
+        let (p, b) = (ctx.sql(people_sql).await?, ctx.sql(bits_sql).await?);
+        let arrow = |df: &datafusion::dataframe::DataFrame| std::sync::Arc::new(df.schema().as_arrow().clone());
+        schemas.get_or_insert_with(|| (arrow(&p), arrow(&b)));
+        people.extend(p.collect().await?);
+        bits.extend(b.collect().await?);
+        ctx.deregister_table("scored")?;
+        crate::session::release_memory();
+    }
+    let (people_schema, bits_schema) = schemas.expect("at least one month end");
+    crate::score::register_batches(ctx, "trend_people", people_schema, people)?;
+    crate::score::register_batches(ctx, "trend_bits", bits_schema, bits)?;
     // Each category, and each pair of categories (C1+C2, …), counted in one pass.
     let mut sums = Vec::new();
     let mut category_rows = Vec::new();

@@ -1,6 +1,6 @@
 -- Monthly counts for the trend: one row per (month_end, measure, key). Three statements,
 -- separated by lines of `;;`, each kept as a table (a CTE read by several branches would be
--- computed once per branch). Reads `trend_people` (trend_base.sql). Placeholders in braces are
+-- computed once per branch). Reads `trend_people` and `trend_bits` (trend_base.sql). Placeholders in braces are
 -- filled in from the model file and the month ends; the runner drops the oldest month end and
 -- counts of 0.
 --
@@ -8,10 +8,11 @@
 SELECT as_of, {category_sums}
 FROM trend_people WHERE listed GROUP BY as_of
 ;;
--- 2. `trend_moves`: per person, the month ends on which they were listed, as bits; then per
--- month end, how many came onto the list (listed then, not at the month end before) and left it.
+-- 2. `trend_moves`: per person, the month ends on which they were listed (their bits of every
+-- pass, `trend_bits`); then per month end, how many came onto the list (listed then, not at the
+-- month end before) and how many left it.
 SELECT {move_sums}
-FROM (SELECT bit_or(CAST(1 AS BIGINT) << i) AS listed_in FROM trend_people WHERE listed GROUP BY person_key)
+FROM (SELECT bit_or(listed_in) AS listed_in FROM trend_bits GROUP BY person_key)
 ;;
 -- 3. The counts.
 WITH listed AS (SELECT * FROM trend_people WHERE listed)

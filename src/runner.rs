@@ -267,7 +267,18 @@ fn finish(
             &|| crate::report::write_parquet(&dir.join("trend.parquet"), &trend.table),
         ];
         std::thread::scope(|s| {
-            let handles: Vec<_> = writers.iter().map(|w| s.spawn(move || w())).collect();
+            let handles: Vec<_> = writers
+                .iter()
+                .enumerate()
+                .map(|(i, w)| {
+                    s.spawn(move || {
+                        let t = Instant::now();
+                        let r = w();
+                        tracing::debug!(writer = i, seconds = t.elapsed().as_secs_f64(), "list files written");
+                        r
+                    })
+                })
+                .collect();
             handles.into_iter().try_for_each(|h| h.join().expect("an output writer panicked"))
         })?;
         checkpoint("outputs_half");

@@ -52,7 +52,29 @@ fn every_month_end_of_the_trend_gives_the_tiers_of_scoring_that_date() {
             let n = parquet_rows(&list, &format!("SELECT count(*) FROM t WHERE categories LIKE '%{c}%'"))[0][0].parse::<u64>().unwrap();
             assert_eq!(counts.get(&("category".into(), c.into())).copied().unwrap_or(0), n, "{month} {c}");
         }
+        let pair = "categories LIKE '%C1%' AND categories LIKE '%C5%'";
+        let n = parquet_rows(&list, &format!("SELECT count(*) FROM t WHERE {pair}"))[0][0].parse::<u64>().unwrap();
+        assert_eq!(counts.get(&("pair".into(), "C1+C5".into())).copied().unwrap_or(0), n, "{month} C1+C5");
     }
+
+    // New and lifted against the lists of two consecutive month ends. The trend evaluates its
+    // month ends a few per pass; 2026-05-31 and 2026-06-30 fall in different passes.
+    let listed_on = |month: &str| -> std::collections::BTreeSet<String> {
+        let scored_out = dir.join(format!("score-{month}"));
+        let run = pipeline_at("score", dir, &lake, &scored_out, &key, month, None);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        parquet_rows(&scored_out.join(month).join("risk_list.parquet"), "SELECT person_key FROM t")
+            .into_iter()
+            .map(|r| r[0].clone())
+            .collect()
+    };
+    let (before, now) = (listed_on("2026-05-31"), listed_on("2026-06-30"));
+    let counts = month_counts(&trend, "2026-06-30");
+    let new = now.difference(&before).count() as u64;
+    let lifted = before.difference(&now).count() as u64;
+    assert!(new > 0 && lifted > 0, "new {new}, lifted {lifted}: the month shows no movement");
+    assert_eq!(counts.get(&("new".into(), "all".into())).copied().unwrap_or(0), new);
+    assert_eq!(counts.get(&("lifted".into(), "all".into())).copied().unwrap_or(0), lifted);
 }
 
 /// Every count leadership sees, from leadership.json: shown only when 0 or at least 5, and no

@@ -127,8 +127,9 @@ pub(crate) async fn materialise(ctx: &SessionContext, name: &str, sql: &str) -> 
     let n = rows(&batches);
     // The batches' own schema (nullability may differ from the plan's).
     let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
+    let parts = batches.len();
     register_batches(ctx, name, schema, batches)?;
-    tracing::debug!(table = name, rows = n, seconds = t.elapsed().as_secs_f64(), "materialised");
+    tracing::debug!(table = name, rows = n, batches = parts, seconds = t.elapsed().as_secs_f64(), "materialised");
     Ok(n)
 }
 

@@ -1,35 +1,18 @@
 -- Two statements, separated by a line of `;;`.
 --
--- 1. `person_spans` (once per run): for the people a rule may flag, from which day (ev) until
--- which (nx, exclusive) each of their records is their most recent one. Records of one day are
--- ordered by table and record id. Most people's records all agree on birth date, gender and
--- township: they get one span from their first record on, and only the others are ordered by a
--- window (a window over every person is slow: one partition each).
+-- 1. `person_spans` (once per run): every record of the people a rule may flag, with the day
+-- from which it is their most recent one (its own date, ev) until the next record's (nx).
+-- Records of one day are ordered by table and record id.
 WITH people AS (SELECT DISTINCT person_key FROM signal_spans WHERE hi IS NOT NULL),
 base AS (
   SELECT s.person_key, CAST(s.event_on AS BIGINT) AS ev, s.birth_on, s.gender, s.township_code,
          s.table_name, s.record_id
   FROM signals s JOIN people p ON s.person_key = p.person_key
   WHERE NOT s.is_also AND s.event_on IS NOT NULL
-),
-summary AS (
-  SELECT person_key, min(ev) AS first_ev,
-         min(birth_on) AS birth_on, min(gender) AS gender, min(township_code) AS township_code,
-         (min(birth_on) IS NOT DISTINCT FROM max(birth_on)) AND count(birth_on) IN (0, count(*))
-     AND (min(gender) IS NOT DISTINCT FROM max(gender)) AND count(gender) IN (0, count(*))
-     AND (min(township_code) IS NOT DISTINCT FROM max(township_code)) AND count(township_code) IN (0, count(*))
-         AS constant
-  FROM base GROUP BY person_key
-),
-varying AS (
-  SELECT b.* FROM summary s JOIN base b ON b.person_key = s.person_key WHERE NOT s.constant
 )
-SELECT person_key, birth_on, gender, township_code, first_ev AS ev, CAST(NULL AS BIGINT) AS nx
-FROM summary WHERE constant
-UNION ALL
 SELECT person_key, birth_on, gender, township_code, ev,
        lead(ev) OVER (PARTITION BY person_key ORDER BY ev, table_name, record_id) AS nx
-FROM varying
+FROM base
 ;;
 -- 2. `person_asof`: each scored person's birth date, gender and township on each as-of date:
 -- those of their most recent record on or before it; and their age in whole years (a 29

@@ -150,7 +150,17 @@ pub struct ColumnSpec {
     /// but a file without it is not rejected.
     #[serde(default)]
     pub extra: bool,
+    /// The longest value accepted, in characters; a longer one is quarantined as `too_long`.
+    /// Default [`DEFAULT_MAX_LENGTH`]; at most [`MAX_CELL_LENGTH`].
+    pub max_length: Option<usize>,
 }
+
+/// The longest value of a column that names no `max_length`, in characters: ids, codes and
+/// dates are far shorter, and a longer value is a fault of the extract (or an attack on it).
+pub const DEFAULT_MAX_LENGTH: usize = 64;
+/// A workbook cell holds at most this many characters: no accepted value may be longer, or an
+/// output could not be written.
+pub const MAX_CELL_LENGTH: usize = 32_767;
 
 /// How a valid row becomes a canonical signal: SQL expressions over the typed columns.
 #[derive(Debug, Clone, Deserialize)]
@@ -215,6 +225,15 @@ impl TableContract {
     /// Every column a file of this table must have in its header (identity aside).
     pub fn header_columns(&self) -> impl Iterator<Item = &str> {
         PERSON_COLUMNS.iter().copied().chain(self.columns.iter().map(|c| c.name.as_str()))
+    }
+
+    /// Every header column with the longest value it accepts (the person columns take the
+    /// default).
+    pub fn header_columns_with_max_length(&self) -> impl Iterator<Item = (&str, usize)> {
+        PERSON_COLUMNS
+            .iter()
+            .map(|c| (*c, DEFAULT_MAX_LENGTH))
+            .chain(self.columns.iter().map(|c| (c.name.as_str(), c.max_length.unwrap_or(DEFAULT_MAX_LENGTH))))
     }
 
     /// The header columns a file must have: all but the `extra` ones.
@@ -423,6 +442,9 @@ fn check_contract(c: &TableContract, codebook: &Codebook) -> Result<()> {
         }
         if !seen.insert(col.name.clone()) {
             return bad(format!("column {} is declared twice", col.name));
+        }
+        if col.max_length.is_some_and(|n| n == 0 || n > MAX_CELL_LENGTH) {
+            return bad(format!("column {}: max_length must be between 1 and {MAX_CELL_LENGTH}", col.name));
         }
         match (&col.kind, &col.codes) {
             (ColumnType::Code, Some(section)) if codebook.section(section).is_none() => {

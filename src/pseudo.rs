@@ -110,6 +110,21 @@ fn trim_line_end(bytes: &[u8]) -> &[u8] {
     &bytes[..end]
 }
 
+/// True for a 身份证号 as GB 11643 defines it: 17 digits and a check character (a digit or `X`)
+/// that matches the ISO 7064 MOD 11-2 checksum of the 17 digits. `value` is taken as given:
+/// trim and upper-case it first.
+pub fn is_id_number(value: &str) -> bool {
+    let b = value.as_bytes();
+    b.len() == 18 && b[..17].iter().all(u8::is_ascii_digit) && b[17] == id_check_char(&b[..17])
+}
+
+/// The ISO 7064 MOD 11-2 check character of a 身份证号's first 17 digits (ASCII digits).
+pub fn id_check_char(first17: &[u8]) -> u8 {
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = first17.iter().zip(WEIGHTS).map(|(d, w)| (d - b'0') as u32 * w).sum();
+    b"10X98765432"[(sum % 11) as usize]
+}
+
 /// True for a well-formed `person_key` or `name_hash`: 64 lowercase hex characters.
 pub fn is_pseudonym(value: &str) -> bool {
     value.len() == 64 && value.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
@@ -145,6 +160,19 @@ mod tests {
         assert_eq!(p.name_hash("张小明"), expected);
         assert_eq!(p.name_hash("张 小明"), expected);
         assert_eq!(p.name_hash("张\u{3000}小明"), expected);
+    }
+
+    #[test]
+    fn id_numbers_are_checked_against_their_check_character() {
+        // (The spec's pseudonymisation vector 11010520100101123X is not a valid 身份证号: its
+        // check character would be 2.)
+        assert!(is_id_number("110105201001011232"));
+        assert!(is_id_number("11010519491231002X"));
+        assert!(!is_id_number("11010520100101123X"), "wrong check character");
+        assert!(!is_id_number("11010519491231002x"), "not upper-cased");
+        assert!(!is_id_number("1101052010010112"), "too short");
+        assert!(!is_id_number("1.10105201001E+17"), "a number as Excel shows it");
+        assert!(is_id_number("440306201006165963"));
     }
 
     #[test]

@@ -63,10 +63,7 @@ fn read_rows(path: &Path) -> std::result::Result<Vec<Vec<String>>, String> {
             .collect()
     } else if lower.ends_with(".csv") {
         let bytes = std::fs::read(path).map_err(|e| format!("cannot be read: {e}"))?;
-        let text = match crate::ingest::read::detect_encoding(&bytes, true)? {
-            crate::ingest::read::Encoding::Gb18030 => encoding_rs::GB18030.decode(&bytes).0.into_owned(),
-            _ => String::from_utf8_lossy(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes)).into_owned(),
-        };
+        let text = crate::ingest::read::decode_text(&bytes)?;
         let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
         reader
             .records()

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use chrono::{Datelike, NaiveDate};
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Date32Array, Int64Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Date32Array, Int64Array, StringArray};
 use datafusion::arrow::datatypes::{DataType, Date32Type};
 use datafusion::common::cast::as_string_array;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -67,6 +67,34 @@ fn register_udfs(ctx: &SessionContext) {
             let arrays = ColumnarValue::values_to_arrays(args)?;
             let text = as_string_array(&arrays[0])?;
             let out: Int64Array = text.iter().map(|v| v.and_then(parse_int)).collect();
+            Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
+        }),
+    ));
+    ctx.register_udf(create_udf(
+        "text_problem",
+        vec![DataType::Utf8, DataType::Int64],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let max = match &args[1] {
+                ColumnarValue::Scalar(datafusion::scalar::ScalarValue::Int64(Some(n))) => *n as usize,
+                _ => return Err(datafusion::error::DataFusionError::Plan("text_problem takes a literal length".into())),
+            };
+            let arrays = ColumnarValue::values_to_arrays(&args[..1])?;
+            let text = as_string_array(&arrays[0])?;
+            let out: StringArray = text.iter().map(|v| v.and_then(|v| text_problem(v, max))).collect();
+            Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
+        }),
+    ));
+    ctx.register_udf(create_udf(
+        "report_safe_id",
+        vec![DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let text = as_string_array(&arrays[0])?;
+            let out: StringArray = text.iter().map(|v| v.filter(|v| report_safe_id(v))).collect();
             Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
         }),
     ));
@@ -138,6 +166,36 @@ pub fn parse_birth(s: &str) -> Option<NaiveDate> {
     parse_iso_date(s).or_else(|| parse_month(s))
 }
 
+/// Why a text value is refused whatever its column: `too_long` (more than `max` characters) or
+/// `control_character` (a NUL, tab, line break or other control character, which a spreadsheet
+/// or a terminal would misread).
+pub fn text_problem(s: &str, max: usize) -> Option<&'static str> {
+    if s.bytes().any(|b| b < 0x20 || b == 0x7F) || s.chars().any(|c| ('\u{80}'..='\u{9F}').contains(&c)) {
+        return Some("control_character");
+    }
+    // Characters, not bytes: UTF-8 continuation bytes are not counted.
+    let chars = s.bytes().filter(|b| b & 0xC0 != 0x80).count();
+    (chars > max).then_some("too_long")
+}
+
+/// Whether a quarantined row's record id may be shown in the quality report: short ASCII made of
+/// letters, digits and `-_./:#`, without a run of 15 or more digits (a 身份证号 — the old
+/// 15-digit form included — that a shifted column put there). Anything else might be a person's
+/// identity or name, and is not kept.
+pub fn report_safe_id(s: &str) -> bool {
+    let mut digits = 0;
+    for b in s.bytes() {
+        if !(b.is_ascii_alphanumeric() || b"-_./:#".contains(&b)) {
+            return false;
+        }
+        digits = if b.is_ascii_digit() { digits + 1 } else { 0 };
+        if digits >= 15 {
+            return false;
+        }
+    }
+    !s.is_empty() && s.len() <= 64
+}
+
 fn parse_int(s: &str) -> Option<i64> {
     if s.is_empty() || s.len() > 9 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -172,6 +230,21 @@ mod tests {
         assert_eq!(parse_int("12"), Some(12));
         assert_eq!(parse_int("1.5"), None);
         assert_eq!(parse_int("-3"), None);
+    }
+
+    #[test]
+    fn text_is_refused_when_too_long_or_holding_a_control_character() {
+        assert_eq!(text_problem("P0001", 64), None);
+        assert_eq!(text_problem(&"城".repeat(64), 64), None, "characters are counted, not bytes");
+        assert_eq!(text_problem(&"A".repeat(65), 64), Some("too_long"));
+        for bad in ["a\0b", "a\tb", "a\u{7f}", "a\u{85}b"] {
+            assert_eq!(text_problem(bad, 64), Some("control_character"), "{bad:?}");
+        }
+        assert!(report_safe_id("P000000123"));
+        assert!(!report_safe_id("11010520100101123X"));
+        assert!(!report_safe_id("P-110105201001011"));
+        assert!(!report_safe_id("张小明"));
+        assert!(!report_safe_id(&"A".repeat(65)));
     }
 
     #[test]

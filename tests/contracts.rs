@@ -20,28 +20,32 @@ fn every_quarantine_reason_is_found_on_its_own_row() {
     let known_name = p.name_hash("张小明");
     // (line content, expected reason or "" for accepted, expected column)
     let rows: Vec<(String, &str, &str)> = vec![
-        (format!(",11010520100101123X,{known_name},2010-01-01,1,431102001,P01,2026-10-03,S,S01,D05"), "", ""),
+        (format!(",110105201001011232,{known_name},2010-01-01,1,431102001,P01,2026-10-03,S,S01,D05"), "", ""),
         (format!("{twin_a},,{twin_name},2011-03-04,2,431102001,P02,2026-10-03,V,V04,"), "", ""),
         (format!("{twin_b},,{twin_name},2011-03-04,2,431102002,P03,2026-10-03,V,V04,"), "", ""),
         (format!(",,{known_name},2010-01-01,1,431102001,P04,2026-10-05,P,B02,"), "", ""),
-        (",11010520100101123X,,2010-01-01,1,431102001,,2026-10-05,S,B02,".into(), "missing_field", "record_id"),
-        (",11010520100101123X,,2010-01-01,,431102001,P05,2026-10-05,S,B02,".into(), "missing_field", "gender"),
+        (",110105201001011232,,2010-01-01,1,431102001,,2026-10-05,S,B02,".into(), "missing_field", "record_id"),
+        (",110105201001011232,,2010-01-01,,431102001,P05,2026-10-05,S,B02,".into(), "missing_field", "gender"),
         (",,,2010-01-01,1,431102001,P06,2026-10-05,S,B02,".into(), "missing_field", "person_key"),
-        (",11010520100101123X,,2010-01-01,1,431102001,P07,,S,B02,".into(), "missing_field", "occurred_on"),
-        (",11010520100101123X,,2010-01-01,1,431102001,P08,2026-02-30,S,B02,".into(), "bad_date", "occurred_on"),
-        (",11010520100101123X,,2010-13-01,1,431102001,P09,2026-02-03,S,B02,".into(), "bad_date", "birth_date"),
-        (",11010520100101123X,,2010-01-01,1,431102001,P10,2026-12-01,S,B02,".into(), "future_date", "occurred_on"),
-        (",11010520100101123X,,2010-01-01,1,431102001,P11,2026-10-05,S,B99,".into(), "unknown_code", "behaviour_code"),
-        (",11010520100101123X,,2010-01-01,3,431102001,P12,2026-10-05,S,B01,".into(), "unknown_code", "gender"),
-        (",11010520100101123X,,2010-01-01,1,431102001,P13,2026-10-05,S,B01,D99".into(), "unknown_code", "disposition"),
-        (",11010520100101123X,,2010-01-01,1,999999999,P14,2026-10-05,S,B01,".into(), "unknown_township", "township_code"),
-        (",11010520100101123X,,2026-11-01,1,431102001,P15,2026-10-05,S,B01,".into(), "birth_after_event", "birth_date"),
-        (",11010520100101123X,,2010-01-01,1,431102001,P16,2026-10-05,V,B01,".into(), "role_code_mismatch", "role"),
-        (",11010520100101123X,,2010-01-01,1,431102001,P17,2026-10-05,P,C01,".into(), "role_code_mismatch", "role"),
+        (",110105201001011232,,2010-01-01,1,431102001,P07,,S,B02,".into(), "missing_field", "occurred_on"),
+        (",110105201001011232,,2010-01-01,1,431102001,P08,2026-02-30,S,B02,".into(), "bad_date", "occurred_on"),
+        (",110105201001011232,,2010-13-01,1,431102001,P09,2026-02-03,S,B02,".into(), "bad_date", "birth_date"),
+        (",110105201001011232,,2010-01-01,1,431102001,P10,2026-12-01,S,B02,".into(), "future_date", "occurred_on"),
+        (",110105201001011232,,2010-01-01,1,431102001,P11,2026-10-05,S,B99,".into(), "unknown_code", "behaviour_code"),
+        (",110105201001011232,,2010-01-01,3,431102001,P12,2026-10-05,S,B01,".into(), "unknown_code", "gender"),
+        (",110105201001011232,,2010-01-01,1,431102001,P13,2026-10-05,S,B01,D99".into(), "unknown_code", "disposition"),
+        (",110105201001011232,,2010-01-01,1,999999999,P14,2026-10-05,S,B01,".into(), "unknown_township", "township_code"),
+        (",110105201001011232,,2026-11-01,1,431102001,P15,2026-10-05,S,B01,".into(), "birth_after_event", "birth_date"),
+        (",110105201001011232,,2010-01-01,1,431102001,P16,2026-10-05,V,B01,".into(), "role_code_mismatch", "role"),
+        (",110105201001011232,,2010-01-01,1,431102001,P17,2026-10-05,P,C01,".into(), "role_code_mismatch", "role"),
         (format!(",,{},2010-01-01,1,431102001,P18,2026-10-05,S,B01,", p.name_hash("李四")), "unlinkable", "name_hash"),
         (format!(",,{known_name},2010-01-02,1,431102001,P19,2026-10-05,S,B01,"), "unlinkable", "name_hash"),
         (format!(",,{twin_name},2011-03-04,2,431102001,P20,2026-10-05,S,B01,"), "ambiguous_link", "name_hash"),
         ("NOT-HEX,,,2010-01-01,1,431102001,P21,2026-10-05,S,B01,".into(), "bad_person_key", "person_key"),
+        (",110105201001011235,,2010-01-01,1,431102001,P22,2026-10-05,S,B01,".into(), "bad_id_number", "id_number"),
+        (",,张小明,2010-01-01,1,431102001,P23,2026-10-05,S,B01,".into(), "bad_name_hash", "name_hash"),
+        (format!(",110105201001011232,,2010-01-01,1,431102001,{},2026-10-05,S,B01,", "P".repeat(65)), "too_long", "record_id"),
+        (",110105201001011232,,2010-01-01,1,431102001,P25,2026-10-05,S,B01,D0\u{7}".into(), "control_character", "disposition"),
     ];
     let mut lines = vec![POLICE_HEADER.to_string()];
     lines.extend(rows.iter().map(|(l, _, _)| l.clone()));
@@ -69,7 +73,7 @@ fn every_quarantine_reason_is_found_on_its_own_row() {
     assert_eq!(f["rows_accepted"], 4);
     // The name-only row P04 is linked to the person made from the id number.
     let linked = lake_query(&dir.join("lake"), "SELECT person_key, link_method FROM signals WHERE record_id = 'P04'");
-    assert_eq!(linked, vec![vec![p.person_key("11010520100101123X"), "name_hash".to_string()]]);
+    assert_eq!(linked, vec![vec![p.person_key("110105201001011232"), "name_hash".to_string()]]);
     // P01 (role S, S01, D05) feeds C2 and also C3.
     let cats = lake_query(&dir.join("lake"), "SELECT category FROM signals WHERE record_id = 'P01' ORDER BY category");
     assert_eq!(cats, vec![vec!["C2".to_string()], vec!["C3".to_string()]]);
@@ -93,12 +97,12 @@ fn an_unlinkable_row_enters_the_lake_once_its_person_is_known() {
     // The keyed record arrives the next night.
     write_csv(
         &dir.join("inbox/police/police_incidents_2026-11-21.csv"),
-        &[POLICE_HEADER, &format!(",120105201205061226,{name},2012-05-06,2,431102001,P2,2026-10-04,V,V02,")],
+        &[POLICE_HEADER, &format!(",120105201205061225,{name},2012-05-06,2,431102001,P2,2026-10-04,V,V02,")],
     );
     assert_eq!(ingest(dir, &key).code, 0);
     assert_eq!(quality(dir)["relinked_from_earlier_runs"], 1);
     let rows = lake_query(&dir.join("lake"), "SELECT record_id, person_key, link_method FROM signals ORDER BY record_id");
-    let person = p.person_key("120105201205061226");
+    let person = p.person_key("120105201205061225");
     assert_eq!(
         rows,
         vec![

@@ -5,6 +5,7 @@
 //! already ingested (same path, size and time, or the same content hash), and read
 //! concurrently, each through its generated validation query.
 
+pub mod csv_records;
 pub mod read;
 pub mod reference;
 pub mod validate;
@@ -41,6 +42,10 @@ pub struct InboxFile {
     pub mtime: i64,
     pub sha256: Option<String>,
     pub table: Option<String>,
+    /// Why the file cannot be read at all (a dangling link, a FIFO, a folder): it is listed as
+    /// skipped.
+    #[serde(skip)]
+    pub skipped: Option<String>,
 }
 
 /// What became of a file in this run.
@@ -55,6 +60,9 @@ pub enum FileStatus {
     DuplicateFile(String),
     /// Belongs to no declared table; left in place.
     Unrecognised(String),
+    /// Not a readable file (a dangling symbolic link, a FIFO or device, a folder inside a source
+    /// folder, a hidden file): listed with the reason, left in place.
+    Skipped(String),
 }
 
 impl FileStatus {
@@ -65,6 +73,7 @@ impl FileStatus {
             FileStatus::Rejected(_) => "rejected",
             FileStatus::DuplicateFile(_) => "duplicate_file",
             FileStatus::Unrecognised(_) => "unrecognised",
+            FileStatus::Skipped(_) => "skipped",
         }
     }
 }
@@ -115,41 +124,45 @@ impl FileReport {
 
 /// Lists `inbox/<source>/*` in a fixed order: by table, then file name (files of a table are
 /// applied in file-name order). `review/` belongs to reviewers' decisions and is not read here.
+/// What cannot be read as a file (a dangling symbolic link, a FIFO, a folder inside a source
+/// folder, a hidden file such as an upload in progress) is listed as skipped, with the reason.
 pub fn scan_inbox(plan: &Plan) -> Result<Vec<InboxFile>> {
-    let mut files = Vec::new();
     let inbox = &plan.inbox;
-    let entries = std::fs::read_dir(inbox).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Usage(format!("inbox {} not found", inbox.display())),
-        _ => Error::io(inbox, e),
-    })?;
-    let mut found: Vec<(String, PathBuf)> = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(inbox, e))?;
-        let name = entry.file_name().to_string_lossy().to_string();
-        if name.starts_with('.') {
-            continue;
+    let list = |dir: &Path| -> Result<Vec<(String, PathBuf)>> {
+        let entries = std::fs::read_dir(dir).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound if dir == inbox => Error::Usage(format!("inbox {} not found", inbox.display())),
+            _ => Error::io(dir, e),
+        })?;
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(dir, e))?;
+            out.push((entry.file_name().to_string_lossy().to_string(), entry.path()));
         }
-        let path = entry.path();
+        Ok(out)
+    };
+    let mut found: Vec<(String, PathBuf, Option<String>)> = Vec::new();
+    for (name, path) in list(inbox)? {
+        if name.starts_with('.') {
+            continue; // the inbox's own hidden entries (e.g. a sync tool's state)
+        }
         if path.is_dir() {
             if name == "review" {
                 continue;
             }
-            for inner in std::fs::read_dir(&path).map_err(|e| Error::io(&path, e))? {
-                let inner = inner.map_err(|e| Error::io(&path, e))?;
-                let file_name = inner.file_name().to_string_lossy().to_string();
-                if !file_name.starts_with('.') && inner.path().is_file() {
-                    found.push((format!("{name}/{file_name}"), inner.path()));
-                }
+            for (file_name, inner) in list(&path)? {
+                let file = format!("{name}/{file_name}");
+                found.push((file, inner.clone(), skip_reason(&file_name, &inner)));
             }
         } else {
-            found.push((name, path));
+            found.push((name.clone(), path.clone(), skip_reason(&name, &path)));
         }
     }
-    for (file, path) in found {
-        let meta = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
+    let mut files = Vec::new();
+    for (file, path, skipped) in found {
+        let meta = if skipped.is_none() { Some(std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?) } else { None };
         let mtime = meta
-            .modified()
-            .ok()
+            .as_ref()
+            .and_then(|m| m.modified().ok())
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map(|d| d.as_nanos() as i64)
             .unwrap_or(0);
@@ -158,10 +171,36 @@ pub fn scan_inbox(plan: &Plan) -> Result<Vec<InboxFile>> {
             .table_for_file(name)
             .filter(|t| t.source == source)
             .map(|t| t.table.clone());
-        files.push(InboxFile { file, path, size: meta.len(), mtime, sha256: None, table });
+        let size = meta.map(|m| m.len()).unwrap_or(0);
+        files.push(InboxFile { file, path, size, mtime, sha256: None, table, skipped });
     }
     files.sort_by(|a, b| (&a.table, &a.file).cmp(&(&b.table, &b.file)));
     Ok(files)
+}
+
+/// Why an inbox entry cannot be read as a file, if it cannot.
+fn skip_reason(name: &str, path: &Path) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
+    let link = std::fs::symlink_metadata(path).ok()?;
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(_) if link.file_type().is_symlink() => {
+            return Some("a symbolic link whose target does not exist".into());
+        }
+        Err(e) => return Some(format!("cannot be examined: {e}")),
+    };
+    let kind = meta.file_type();
+    if kind.is_dir() {
+        Some("a folder inside a source folder: files must lie directly in inbox/<source>/".into())
+    } else if kind.is_fifo() {
+        Some("a FIFO (named pipe), not a file".into())
+    } else if kind.is_socket() || kind.is_block_device() || kind.is_char_device() {
+        Some("a socket or device, not a file".into())
+    } else if name.starts_with('.') {
+        Some("a hidden file (an upload in progress?); rename it to have it read".into())
+    } else {
+        None
+    }
 }
 
 /// SHA-256 of a file, streamed.
@@ -196,6 +235,10 @@ pub fn plan_files(files: &mut [InboxFile], known: &IngestedFiles) -> Result<Vec<
     let mut seen_in_run: BTreeMap<String, String> = BTreeMap::new();
     let mut order = 0i64;
     for f in files.iter_mut() {
+        if let Some(why) = &f.skipped {
+            reports.push(FileReport::new(f, FileStatus::Skipped(why.clone())));
+            continue;
+        }
         if f.table.is_none() {
             let why = match f.file.split_once('/') {
                 None => "not in a source folder (inbox/<source>/)".to_string(),
@@ -310,6 +353,21 @@ pub async fn stage_files(
             }
         }
     }
+    // A copy of a file this run rejected is rejected too (it must not be remembered as read).
+    let rejected: BTreeMap<String, String> = reports
+        .iter()
+        .filter_map(|r| match &r.status {
+            FileStatus::Rejected(why) => Some((r.file.clone(), why.clone())),
+            _ => None,
+        })
+        .collect();
+    for r in reports.iter_mut() {
+        if let FileStatus::DuplicateFile(of) = &r.status {
+            if let Some(why) = rejected.get(of) {
+                r.status = FileStatus::Rejected(format!("has the same content as {of}, which was rejected: {why}"));
+            }
+        }
+    }
     Ok(())
 }
 
@@ -351,7 +409,7 @@ async fn stage_one(
     };
     let result = async {
         let sql = query.sql().map_err(|e| e.to_string())?;
-        let df = ctx.sql(&sql).await.map_err(|e| format!("validation query failed: {e}"))?;
+        let df = ctx.sql(&sql).await.map_err(|e| format!("validation query failed: {}", crate::error::redact(&e.to_string())))?;
         let out = staging.join(format!("{order}.parquet"));
         df.write_parquet(
             out.to_str().expect("utf-8 path"),
@@ -367,9 +425,10 @@ async fn stage_one(
     result.map(|_| (header.format, header.encoding))
 }
 
-/// The reader's own words when a query failed because of the file.
+/// The reader's own words when a query failed because of the file (an engine's words with any
+/// value taken out).
 fn input_problem(e: datafusion::error::DataFusionError) -> String {
-    let mut text = e.to_string();
+    let mut text = crate::error::redact(&e.to_string());
     if let Some(pos) = text.find(": ") {
         // "External error: police/x.csv: has invalid ..." → keep the reader's sentence
         if text.starts_with("External error") {

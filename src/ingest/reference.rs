@@ -18,12 +18,7 @@ pub fn load_townships(reference: &Path) -> Result<Vec<Township>> {
         std::io::ErrorKind::NotFound => Error::Usage(format!("reference file {} not found", path.display())),
         _ => Error::io(&path, e),
     })?;
-    let text = match super::read::detect_encoding(&bytes, true)
-        .map_err(|p| Error::InputFile { file: path.display().to_string(), problem: p })?
-    {
-        super::read::Encoding::Gb18030 => encoding_rs::GB18030.decode(&bytes).0.into_owned(),
-        _ => String::from_utf8_lossy(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes)).into_owned(),
-    };
+    let text = super::read::decode_text(&bytes).map_err(|p| Error::InputFile { file: path.display().to_string(), problem: p })?;
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let headers = reader.headers().map_err(|e| Error::InputFile { file: path.display().to_string(), problem: e.to_string() })?.clone();
     let col = |name: &str| {

@@ -11,11 +11,16 @@ use crate::config::{Codebook, ColumnType, TableContract};
 use crate::error::{Error, Result};
 
 /// Quarantine reasons, in the order they are tested (the first that applies is the row's).
-pub const REASONS: [&str; 11] = [
+pub const REASONS: [&str; 16] = [
+    "too_long",
+    "control_character",
+    "bad_person_key",
+    "bad_id_number",
+    "id_number_not_text",
+    "bad_name_hash",
     "missing_field",
     "bad_date",
     "bad_number",
-    "bad_person_key",
     "unknown_code",
     "unknown_township",
     "future_date",
@@ -36,6 +41,11 @@ fn ident(s: &str) -> String {
 
 fn raw(s: &str) -> String {
     ident(&format!("{s}__raw"))
+}
+
+/// The column holding a value's `too_long` / `control_character` problem, if any.
+fn text_problem(s: &str) -> String {
+    ident(&format!("{s}__text"))
 }
 
 fn in_list<'a>(values: impl IntoIterator<Item = &'a String>) -> String {
@@ -84,7 +94,8 @@ impl FileQuery<'_> {
         let as_of = format!("DATE {}", lit(&self.as_of.format("%Y-%m-%d").to_string()));
 
         // 1. raw: trimmed text, empty as NULL.
-        let mut raw_cols = vec!["_line".to_string(), "person_key".into(), "name_hash".into(), "link_method".into()];
+        let mut raw_cols =
+            vec!["_line".to_string(), "person_key".into(), "name_hash".into(), "link_method".into(), "identity_problem".into()];
         for name in c.header_columns() {
             raw_cols.push(format!("nullif(btrim({}), '') AS {}", ident(name), raw(name)));
         }
@@ -97,6 +108,10 @@ impl FileQuery<'_> {
             format!("{} AS gender", raw("gender")),
             format!("{} AS township_code", raw("township_code")),
         ];
+        // Every value's length and characters, before anything else looks at it.
+        for (name, max) in c.header_columns_with_max_length() {
+            typed.push(format!("text_problem({}, {max}) AS {}", raw(name), text_problem(name)));
+        }
         for col in &c.columns {
             let r = raw(&col.name);
             let n = ident(&col.name);
@@ -130,6 +145,12 @@ impl FileQuery<'_> {
         // 4. the first problem of each row, as `reason:column`.
         let mut arms: Vec<String> = Vec::new();
         let problem = |cond: String, reason: &str, column: &str| format!("WHEN {cond} THEN {}", lit(&format!("{reason}:{column}")));
+        for name in c.header_columns() {
+            let tp = text_problem(name);
+            arms.push(format!("WHEN {tp} IS NOT NULL THEN concat({tp}, {})", lit(&format!(":{name}"))));
+        }
+        // The reader dropped a malformed identity value and named its problem.
+        arms.push("WHEN identity_problem IS NOT NULL THEN identity_problem".into());
         arms.push(problem(format!("{} IS NULL", raw("record_id")), "missing_field", "record_id"));
         for name in ["birth_date", "gender", "township_code"] {
             arms.push(problem(format!("{} IS NULL", raw(name)), "missing_field", name));
@@ -147,11 +168,6 @@ impl FileQuery<'_> {
                 _ => {}
             }
         }
-        arms.push(problem(
-            "link_method = 'person_key' AND NOT regexp_like(person_key, '^[0-9a-f]{64}$')".into(),
-            "bad_person_key",
-            "person_key",
-        ));
         let genders = book.section("person.gender").map(|s| s.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
         arms.push(problem(format!("gender NOT IN ({})", in_list(&genders)), "unknown_code", "gender"));
         for col in c.columns.iter().filter(|col| col.kind == ColumnType::Code) {
@@ -189,7 +205,9 @@ impl FileQuery<'_> {
              dated AS (\n  SELECT typed.*, CAST({event_on} AS DATE) AS __event_on, CAST({future_on} AS DATE) AS __future_on\n  FROM typed\n),\n\
              checked AS (\n  SELECT dated.*, CASE\n    {arms}\n  END AS __problem\n  FROM dated\n)\n\
              SELECT\n  {file} AS file, CAST({order} AS BIGINT) AS file_order, _line AS line,\n  \
-               {source} AS source, {table} AS table_name, {kind} AS record_kind, {rid} AS record_id,\n  \
+               {source} AS source, {table} AS table_name, {kind} AS record_kind,\n  \
+               -- a quarantined row's record id is kept only if it cannot hold an identity or a name
+               CASE WHEN __problem IS NULL THEN {rid} ELSE report_safe_id({rid}) END AS record_id,\n  \
                person_key, name_hash, link_method, birth_date, birth_on, gender, township_code,\n  \
                CAST({school} AS VARCHAR) AS school_code,\n  \
                __event_on AS event_on, CAST({end_on} AS DATE) AS end_on,\n  \

@@ -7,7 +7,7 @@ use std::path::Path;
 use rust_xlsxwriter::{Format, FormatBorder, Workbook};
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ingest::{FileReport, FileStatus};
 
 /// A quarantined row as the analyst sees it: where, which column, why. Never a value.
@@ -43,6 +43,7 @@ pub struct Totals {
     pub files_rejected: u64,
     pub files_duplicate: u64,
     pub files_unrecognised: u64,
+    pub files_skipped: u64,
     pub rows_read: u64,
     pub rows_accepted: u64,
     pub rows_quarantined: u64,
@@ -58,6 +59,7 @@ impl QualityReport {
                 FileStatus::Rejected(_) => t.files_rejected += 1,
                 FileStatus::DuplicateFile(_) => t.files_duplicate += 1,
                 FileStatus::Unrecognised(_) => t.files_unrecognised += 1,
+                FileStatus::Skipped(_) => t.files_skipped += 1,
             }
             t.rows_read += f.rows_read;
             t.rows_accepted += f.rows_accepted;
@@ -152,13 +154,18 @@ impl QualityReport {
         rows.set_column_width(3, 22)?;
         rows.set_column_width(4, 20)?;
         rows.set_column_width(5, 16)?;
-        book.save(path)?;
+        book.save(path).map_err(|e| Error::writing(path, e))?;
         Ok(())
     }
 }
 
 pub fn reason_label(reason: &str) -> &'static str {
     match reason {
+        "too_long" => "字段超长",
+        "control_character" => "含控制字符",
+        "bad_id_number" => "身份证号无效",
+        "id_number_not_text" => "身份证号未以文本存储",
+        "bad_name_hash" => "姓名哈希格式错误",
         "missing_field" => "缺少必填字段",
         "bad_date" => "日期格式无效",
         "bad_number" => "数值无效",
@@ -180,6 +187,7 @@ fn status_label(s: &FileStatus) -> (&'static str, String) {
         FileStatus::Rejected(why) => ("已拒收", why.clone()),
         FileStatus::DuplicateFile(of) => ("重复文件", format!("与已接收的 {of} 内容相同")),
         FileStatus::Unrecognised(why) => ("无法识别", why.clone()),
+        FileStatus::Skipped(why) => ("已跳过", why.clone()),
     }
 }
 

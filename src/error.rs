@@ -46,14 +46,20 @@ pub enum Error {
     Json(#[from] serde_json::Error),
 
     /// Another humiao run holds the lake's lock (`LAKE/.humiao.lock`). `host` is set when that
-    /// run is on another machine (a lake on a shared drive), whose processes this one cannot see.
+    /// run is on another machine (a lake on a shared drive), whose processes this one cannot see;
+    /// `program` when the pid is alive on this machine but runs another program (the run that
+    /// wrote the lock died and its pid was reused).
     #[error(
-        "another humiao run is using the lake {}: pid {pid}{} (`{command}`), started {started_at}; wait for it to finish or stop it{}",
+        "another humiao run is using the lake {}: pid {pid}{} (`{command}`), started {started_at}; {}",
         .lake.display(),
         on_host(.host),
-        other_host_hint(.host, .lake)
+        busy_hint(.host, .program, *.pid, .lake)
     )]
-    Busy { lake: PathBuf, pid: u32, host: Option<String>, started_at: String, command: String },
+    Busy { lake: PathBuf, pid: u32, host: Option<String>, program: Option<String>, started_at: String, command: String },
+
+    /// An output file could not be written (a full disk, permissions): the path, and why.
+    #[error("cannot write {path}: {source}")]
+    Output { path: PathBuf, #[source] source: Box<Error> },
 
     /// The audit log cannot be appended to (its last entry is unreadable): `humiao audit verify`
     /// says where it is broken.
@@ -68,14 +74,63 @@ fn on_host(host: &Option<String>) -> String {
     host.as_ref().map(|h| format!(" on host {h}")).unwrap_or_default()
 }
 
-fn other_host_hint(host: &Option<String>, lake: &std::path::Path) -> String {
-    match host {
-        Some(_) => format!(
-            " (this machine cannot see that host's processes: if that run is over, delete {})",
-            lake.join(crate::ops::lock::LOCK_FILE).display()
+fn busy_hint(host: &Option<String>, program: &Option<String>, pid: u32, lake: &std::path::Path) -> String {
+    let lock = lake.join(crate::ops::lock::LOCK_FILE);
+    match (host, program) {
+        (Some(_), _) => format!(
+            "wait for it to finish or stop it (this machine cannot see that host's processes: if that run is over, delete {})",
+            lock.display()
         ),
-        None => String::new(),
+        (None, Some(program)) => format!(
+            "but pid {pid} now runs `{program}`, not humiao: the run that took the lock has probably died and its pid \
+             was reused. To tell, run `ps -o pid,lstart,args -p {pid}`; if no humiao run is using this lake, delete {}",
+            lock.display()
+        ),
+        (None, None) => format!(
+            "wait for it to finish or stop it (`ps -o pid,lstart,args -p {pid}` shows it; a lock is removed when its run ends)"
+        ),
     }
+}
+
+/// An error text with anything that may be a value taken out: single-quoted strings (the query
+/// engine quotes the values it could not cast or parse) and runs of 15 or more digits (a
+/// 身份证号). humiao's own messages name files, lines and columns and never quote a value; this
+/// guards what the engines below it say before a message reaches a terminal, a log or a report.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '\'' {
+            if let Some(len) = text[i + 1..].find('\'') {
+                out.push_str("'…'");
+                while chars.peek().is_some_and(|(j, _)| *j <= i + 1 + len) {
+                    chars.next();
+                }
+                continue;
+            }
+        }
+        if c.is_ascii_digit() {
+            let run = text[i..].bytes().take_while(|b| b.is_ascii_digit()).count();
+            if run >= 15 {
+                out.push_str("<redacted>");
+                let mut end = i + run;
+                if matches!(text.as_bytes().get(end), Some(b'X' | b'x')) {
+                    end += 1;
+                }
+                while chars.peek().is_some_and(|(j, _)| *j < end) {
+                    chars.next();
+                }
+                continue;
+            }
+            out.push_str(&text[i..i + run]);
+            while chars.peek().is_some_and(|(j, _)| *j < i + run) {
+                chars.next();
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
 }
 
 impl Error {
@@ -94,5 +149,29 @@ impl Error {
 
     pub fn config(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
         Error::Config { path: path.into(), problem: problem.into() }
+    }
+
+    /// An output file at `path` could not be written because of `source`.
+    pub fn writing(path: impl Into<PathBuf>, source: impl Into<Error>) -> Self {
+        match source.into() {
+            e @ Error::Output { .. } => e,
+            e => Error::Output { path: path.into(), source: Box::new(e) },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_taken_out_of_engine_messages() {
+        assert_eq!(
+            redact("Cannot cast string '11010520100101123X' to value of Int32 type"),
+            "Cannot cast string '…' to value of Int32 type"
+        );
+        assert_eq!(redact("row 12: 11010520100101123X and 440306201006165963"), "row 12: <redacted> and <redacted>");
+        assert_eq!(redact("file police/x.csv, line 7, column `record_id`"), "file police/x.csv, line 7, column `record_id`");
+        assert_eq!(redact("it's 城关镇 2026-11-24"), "it's 城关镇 2026-11-24");
     }
 }

@@ -6,7 +6,7 @@ use clap::Parser;
 use humiao::cli::{AuditCommand, Cli, Command, Locations, ScheduleArgs};
 use humiao::lake::Lake;
 use humiao::config::{Overrides, Plan};
-use humiao::error::Error;
+use humiao::error::{Error, redact};
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -27,10 +27,11 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("error: {err}");
+            // Engine messages below humiao's own may quote a value: never shown.
+            eprintln!("error: {}", redact(&err.to_string()));
             let mut source = std::error::Error::source(&err);
             while let Some(s) = source {
-                eprintln!("  caused by: {s}");
+                eprintln!("  caused by: {}", redact(&s.to_string()));
                 source = s.source();
             }
             ExitCode::from(err.exit_code())
@@ -160,12 +161,21 @@ fn print_run(result: &humiao::runner::RunResult) -> u8 {
 fn print_ingest(result: &humiao::runner::IngestResult) {
     let t = &result.report.totals;
     println!(
-        "ingested {} file(s): {} rows read, {} accepted, {} quarantined, {} duplicate; {} file(s) rejected, {} unrecognised",
-        t.files_accepted, t.rows_read, t.rows_accepted, t.rows_quarantined, t.rows_duplicate, t.files_rejected, t.files_unrecognised
+        "ingested {} file(s): {} rows read, {} accepted, {} quarantined, {} duplicate; {} file(s) rejected, {} unrecognised, {} skipped",
+        t.files_accepted,
+        t.rows_read,
+        t.rows_accepted,
+        t.rows_quarantined,
+        t.rows_duplicate,
+        t.files_rejected,
+        t.files_unrecognised,
+        t.files_skipped
     );
     for f in &result.report.files {
-        if let humiao::ingest::FileStatus::Rejected(why) = &f.status {
-            eprintln!("rejected {}: {why}", f.file);
+        match &f.status {
+            humiao::ingest::FileStatus::Rejected(why) => eprintln!("rejected {}: {why}", f.file),
+            humiao::ingest::FileStatus::Skipped(why) => eprintln!("skipped {}: {why}", f.file),
+            _ => {}
         }
     }
 }

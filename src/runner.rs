@@ -118,7 +118,8 @@ async fn audited<T>(
             Ok(value)
         }
         Err(e) => {
-            let _ = audit.append("run_failed", serde_json::json!({ "command": command, "error": e.to_string() }));
+            let error = crate::error::redact(&e.to_string());
+            let _ = audit.append("run_failed", serde_json::json!({ "command": command, "error": error }));
             Err(e)
         }
     }
@@ -180,8 +181,7 @@ async fn score_stage(plan: &Plan, model: &Model) -> Result<Evaluated> {
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let lake = Lake::new(&plan.lake)?;
     let run_id = format!("{}-score", new_run_id());
-    let scratch = lake.scratch(&run_id);
-    std::fs::create_dir_all(&scratch).map_err(|e| Error::io(&scratch, e))?;
+    let scratch = lake.scratch(&run_id)?;
     let ctx = crate::session::new_session(Some(&scratch))?;
     let result = async {
         lake.recover(&ctx).await?;
@@ -368,8 +368,7 @@ pub async fn ingest_stage(plan: &Plan) -> Result<IngestResult> {
     let townships: Vec<String> = ingest::reference::load_townships(&plan.reference)?.into_iter().map(|t| t.code).collect();
     let lake = Lake::new(&plan.lake)?;
     let run_id = new_run_id();
-    let scratch = lake.scratch(&run_id);
-    std::fs::create_dir_all(&scratch).map_err(|e| Error::io(&scratch, e))?;
+    let scratch = lake.scratch(&run_id)?;
     let ctx = crate::session::new_session(Some(&scratch))?;
     let result = ingest_in(plan, &pseudo, &townships, &lake, &run_id, &scratch, &ctx, &started_at).await;
     let _ = std::fs::remove_dir_all(&scratch);
@@ -548,15 +547,22 @@ pub fn write_outputs(dir: &std::path::Path, write: impl FnOnce(&std::path::Path)
     clean_debris(parent, &name)?;
     let tmp = parent.join(format!(".tmp-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    write(&tmp)?;
-    if dir.is_dir() {
-        for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-            let entry = entry.map_err(|e| Error::io(dir, e))?;
-            let target = tmp.join(entry.file_name());
-            if !target.exists() && entry.path().is_file() {
-                std::fs::copy(entry.path(), &target).map_err(|e| Error::io(&target, e))?;
+    let written = write(&tmp).and_then(|()| {
+        if dir.is_dir() {
+            for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+                let entry = entry.map_err(|e| Error::io(dir, e))?;
+                let target = tmp.join(entry.file_name());
+                if !target.exists() && entry.path().is_file() {
+                    std::fs::copy(entry.path(), &target).map_err(|e| Error::io(&target, e))?;
+                }
             }
         }
+        Ok(())
+    });
+    if let Err(e) = written {
+        // A full disk (or any failure) leaves the previous outputs as they were, and no debris.
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
     }
     checkpoint("outputs_swapping");
     if dir.exists() {

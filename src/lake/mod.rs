@@ -197,9 +197,17 @@ impl Lake {
         &self.root
     }
 
-    /// A scratch folder for one run (staging files, spills); removed when the run ends.
-    pub fn scratch(&self, run_id: &str) -> PathBuf {
-        self.root.join("_scratch").join(run_id)
+    /// A scratch folder for one run (staging files, spills); removed when the run ends. What a
+    /// killed run left there (staged rows of quarantined records among them) is removed first:
+    /// only the run holding the lake's lock calls this.
+    pub fn scratch(&self, run_id: &str) -> Result<PathBuf> {
+        let all = self.root.join("_scratch");
+        if all.exists() {
+            std::fs::remove_dir_all(&all).map_err(|e| Error::io(&all, e))?;
+        }
+        let dir = all.join(run_id);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        Ok(dir)
     }
 
     fn url(&self, table: &str) -> Result<url::Url> {

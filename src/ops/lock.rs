@@ -205,13 +205,27 @@ fn pid_alive(pid: u32) -> bool {
 }
 
 fn busy(root: &Path, h: &Holder, my_host: &str) -> Error {
+    let here = h.host == my_host;
     Error::Busy {
         lake: root.to_path_buf(),
         pid: h.pid,
-        host: (h.host != my_host).then(|| h.host.clone()),
+        host: (!here).then(|| h.host.clone()),
+        program: if here { other_program(h.pid) } else { None },
         started_at: h.started_at.clone(),
         command: h.command.clone(),
     }
+}
+
+/// The program a live pid runs, when it is not humiao (from `/proc/<pid>/cmdline`); `None` when
+/// it is humiao or cannot be told.
+fn other_program(pid: u32) -> Option<String> {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<String> = cmdline.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+    if args.iter().take(2).any(|a| a.contains("humiao")) {
+        return None;
+    }
+    let program = args.first().filter(|a| !a.is_empty())?;
+    Some(Path::new(program).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| program.clone()))
 }
 
 /// This machine's host name ("" if it has none).
@@ -265,15 +279,25 @@ mod tests {
     }
 
     #[test]
-    fn a_live_process_holds_the_lock() {
+    fn a_live_pid_that_is_not_humiao_holds_the_lock_and_the_message_says_how_to_tell() {
         let tmp = tempfile::tempdir().unwrap();
         let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        // Until the child has exec'd, /proc shows this (humiao) test binary's command line.
+        for _ in 0..100 {
+            if other_program(child.id()).is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         write_lock(tmp.path(), &holder(child.id(), &hostname()));
         let err = LakeLock::acquire(tmp.path(), "humiao run").unwrap_err();
         child.kill().unwrap();
         child.wait().unwrap();
         let msg = err.to_string();
-        assert!(msg.contains(&format!("pid {} (`humiao run`), started 2026-11-27T02:30:00Z; wait for it", child.id())), "{msg}");
+        assert!(msg.contains(&format!("pid {} (`humiao run`), started 2026-11-27T02:30:00Z;", child.id())), "{msg}");
+        assert!(msg.contains("now runs `sleep`, not humiao"), "{msg}");
+        assert!(msg.contains(&format!("ps -o pid,lstart,args -p {}", child.id())), "{msg}");
+        assert!(msg.contains(&format!("delete {}", tmp.path().canonicalize().unwrap().join(LOCK_FILE).display())), "{msg}");
         // Now the process is gone: the lock is taken over.
         let lock = LakeLock::acquire(tmp.path(), "humiao score").unwrap();
         let h: Holder = serde_json::from_slice(&std::fs::read(lock.path()).unwrap()).unwrap();

@@ -248,7 +248,7 @@ pub fn write_risk_xlsx(path: &Path, t: &ListTables) -> Result<()> {
     }
     out.finish()?;
 
-    book.save(path)?;
+    book.save(path).map_err(|e| Error::writing(path, e))?;
     Ok(())
 }
 
@@ -268,7 +268,10 @@ pub fn write_risk_csv(path: &Path, t: &ListTables) -> Result<()> {
         for r in 0..view.rows {
             record.clear();
             for (i, c) in RISK_COLUMNS.iter().enumerate() {
-                record.push_field(&view.value(i, c.kind, r).text());
+                match view.value(i, c.kind, r) {
+                    Value::Text(t) => record.push_field(&csv_text(t)),
+                    value => record.push_field(&value.text()),
+                }
             }
             out.write_record(&record).map_err(csv_err)?;
         }
@@ -380,7 +383,7 @@ pub fn write_tasks_xlsx(path: &Path, t: &ListTables) -> Result<()> {
         out.finish()?;
     }
 
-    book.save(path)?;
+    book.save(path).map_err(|e| Error::writing(path, e))?;
     Ok(())
 }
 
@@ -463,6 +466,28 @@ enum Value<'a> {
     Num(f64),
     Date(NaiveDate),
     Bool(bool),
+}
+
+/// A text value as a CSV cell: one that a spreadsheet would take for a formula (it starts with
+/// `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'` (OWASP's rule against CSV
+/// injection), so that opening the file never runs anything.
+fn csv_text(s: &str) -> Cow<'_, str> {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { Cow::Owned(format!("'{s}")) } else { Cow::Borrowed(s) }
+}
+
+/// A text value as a workbook cell: a cell holds at most 32,767 characters, so a longer value
+/// (several evidence lists joined) is cut there with a mark rather than failing the workbook.
+pub fn excel_text(s: &str) -> Cow<'_, str> {
+    const MARK: &str = "…(截断)";
+    let max = crate::config::MAX_CELL_LENGTH;
+    match s.char_indices().nth(max) {
+        None => Cow::Borrowed(s),
+        Some(_) => {
+            let keep = max - MARK.chars().count();
+            let end = s.char_indices().nth(keep).map(|(i, _)| i).unwrap_or(s.len());
+            Cow::Owned(format!("{}{MARK}", &s[..end]))
+        }
+    }
 }
 
 impl Value<'_> {
@@ -593,7 +618,7 @@ impl<'s> SheetWriter<'s> {
                     }
                 }
                 Value::Text(s) => {
-                    self.sheet.write_string_with_format(r, c, s, format)?;
+                    self.sheet.write_string_with_format(r, c, excel_text(s), format)?;
                 }
                 Value::Int(n) => {
                     self.sheet.write_number_with_format(r, c, n as f64, format)?;
@@ -608,7 +633,7 @@ impl<'s> SheetWriter<'s> {
                     self.sheet.write_string_with_format(r, c, value.text(), format)?;
                 }
             }
-            self.widths[i] = self.widths[i].max(display_width(&value.text()) + 2);
+            self.widths[i] = self.widths[i].max(display_width(&excel_text(&value.text())) + 2);
         }
         self.next_row += 1;
         Ok(())
@@ -655,6 +680,19 @@ mod tests {
 
     fn day(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn a_formula_in_a_csv_cell_is_neutralised_and_a_long_text_fits_a_workbook_cell() {
+        for formula in ["=HYPERLINK(\"x\")", "+1", "-1+2", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(csv_text(formula), format!("'{formula}"));
+        }
+        assert_eq!(csv_text("P0001;P0002"), "P0001;P0002");
+        let long = "证".repeat(40_000);
+        let cut = excel_text(&long);
+        assert_eq!(cut.chars().count(), crate::config::MAX_CELL_LENGTH);
+        assert!(cut.ends_with("…(截断)"));
+        assert_eq!(excel_text("短"), "短");
     }
 
     fn days(d: &[Option<&str>]) -> ArrayRef {

@@ -26,15 +26,18 @@ pub fn write_parquet(path: &Path, batches: &[RecordBatch]) -> Result<()> {
     let Some(first) = batches.first() else {
         return Err(Error::Internal(format!("no schema for {}", path.display())));
     };
-    let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
-        .set_created_by(concat!("humiao ", env!("CARGO_PKG_VERSION")).to_string())
-        .build();
-    let mut writer = ArrowWriter::try_new(file, first.schema(), Some(props))?;
-    for b in batches {
-        writer.write(b)?;
-    }
-    writer.close()?;
-    Ok(())
+    let write = || -> Result<()> {
+        let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+            .set_created_by(concat!("humiao ", env!("CARGO_PKG_VERSION")).to_string())
+            .build();
+        let mut writer = ArrowWriter::try_new(file, first.schema(), Some(props))?;
+        for b in batches {
+            writer.write(b)?;
+        }
+        writer.close()?;
+        Ok(())
+    };
+    write().map_err(|e| Error::writing(path, e))
 }

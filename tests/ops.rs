@@ -116,7 +116,7 @@ fn the_scheduler_runs_the_pipeline_at_each_firing_as_of_that_day() {
         &dir.join("inbox/police/police_incidents_2026-11-20.csv"),
         &[
             "person_key,id_number,name_hash,birth_date,gender,township_code,record_id,occurred_on,role,behaviour_code,disposition",
-            ",11010520100101123X,,2010-01-01,1,431102001,P01,2026-10-03,S,S01,D05",
+            ",110105201001011232,,2010-01-01,1,431102001,P01,2026-10-03,S,S01,D05",
         ],
     );
     let key = key_file(dir, DEMO_KEY);

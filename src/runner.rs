@@ -187,9 +187,22 @@ async fn score_stage(plan: &Plan, model: &Model) -> Result<Evaluated> {
         lake.recover(&ctx).await?;
         lake.register_all(&ctx).await?;
         // Purge before this run's writes begin: a purge is idempotent (a killed one is redone),
-        // and its vacuum must not remove files a rollback of this run would need.
-        let cutoff = crate::retention::purge_cutoff(plan.as_of, model.max_age_years as u32, plan.retention.grace_days);
-        let (purged, files_removed) = crate::retention::purge(&ctx, &lake, cutoff).await?;
+        // and its vacuum must not remove files a rollback of this run would need. A run dated
+        // before the latest one of the lake is a look back: it deletes nothing unless told to.
+        let (purged, files_removed) = match latest_as_of(&ctx).await? {
+            Some(latest) if plan.as_of < latest && !plan.allow_as_of_far => {
+                tracing::warn!(
+                    as_of = %plan.as_of,
+                    %latest,
+                    "not purging: this run is dated before the latest as-of date already run on the lake; --allow-as-of-far purges anyway"
+                );
+                (0, 0)
+            }
+            _ => {
+                let cutoff = crate::retention::purge_cutoff(plan.as_of, model.max_age_years as u32, plan.retention.grace_days);
+                crate::retention::purge(&ctx, &lake, cutoff).await?
+            }
+        };
         let versions = lake.register_all(&ctx).await?;
         lake.begin(&run_id).await?;
         let stage = Stage::start("score the as-of date", None);
@@ -333,6 +346,12 @@ pub fn checkpoint(name: &str) {
             libc::kill(libc::getpid(), libc::SIGKILL);
         }
     }
+}
+
+/// The latest as-of date of a committed run (`runs` registered in `ctx`), if any.
+async fn latest_as_of(ctx: &SessionContext) -> Result<Option<chrono::NaiveDate>> {
+    let latest = lake::collect_strings(ctx, "SELECT max(as_of) FROM runs").await?;
+    Ok(latest.first().and_then(|d| crate::session::parse_iso_date(d)))
 }
 
 /// Records a finished run in the lake's `runs` table: its rows are now committed.

@@ -24,6 +24,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{DataFrame, SessionContext};
 use deltalake::DeltaTable;
+use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
 
 use crate::error::{Error, Result};
@@ -228,7 +229,8 @@ impl Lake {
                 Some(t) => {
                     versions.insert(table.to_string(), t.version().map(|v| v as i64).unwrap_or(-1));
                     t.update_datafusion_session(&ctx.state())?;
-                    ctx.register_table(table, t.table_provider().await?)?;
+                    let provider = with_missing_columns(ctx, t.table_provider().await?, &schema_of(table))?;
+                    ctx.register_table(table, provider)?;
                 }
                 None => {
                     versions.insert(table.to_string(), -1);
@@ -240,7 +242,9 @@ impl Lake {
         Ok(versions)
     }
 
-    /// Appends the rows of `df` to `table` in one commit; returns the new version.
+    /// Appends the rows of `df` to `table` in one commit; returns the new version. The table's
+    /// schema is merged with [`schema_of`]: a lake made by an older version gains the columns
+    /// added since (NULL in its earlier rows).
     pub async fn append(&self, ctx: &SessionContext, table: &str, df: DataFrame) -> Result<i64> {
         let started = std::time::Instant::now();
         let t = match self.open(table).await? {
@@ -257,6 +261,7 @@ impl Lake {
             .with_input_plan(df.logical_plan().clone())
             .with_session_state(Arc::new(ctx.state()))
             .with_save_mode(SaveMode::Append)
+            .with_schema_mode(SchemaMode::Merge)
             .await?;
         tracing::debug!(table, seconds = started.elapsed().as_secs_f64(), "appended");
         Ok(t.version().map(|v| v as i64).unwrap_or(-1))
@@ -382,6 +387,24 @@ impl Lake {
 /// The query planner a session needs to run the lake's writes and merges.
 pub fn query_planner() -> Arc<dyn datafusion::execution::context::QueryPlanner + Send + Sync> {
     deltalake::delta_datafusion::planner::DeltaPlanner::new()
+}
+
+/// A table as read, with the columns of `schema` it lacks added as NULL: a table written by an
+/// older version (before a column was added) reads as if it had it. Unchanged when none lacks.
+fn with_missing_columns(
+    ctx: &SessionContext,
+    provider: Arc<dyn datafusion::catalog::TableProvider>,
+    schema: &Schema,
+) -> Result<Arc<dyn datafusion::catalog::TableProvider>> {
+    use datafusion::prelude::{Expr, cast, col, lit};
+    let have = provider.schema();
+    let missing: Vec<&Field> = schema.fields().iter().filter(|f| have.field_with_name(f.name()).is_err()).map(|f| f.as_ref()).collect();
+    if missing.is_empty() {
+        return Ok(provider);
+    }
+    let mut exprs: Vec<Expr> = have.fields().iter().map(|f| col(format!("\"{}\"", f.name()))).collect();
+    exprs.extend(missing.iter().map(|f| cast(lit(datafusion::scalar::ScalarValue::Null), f.data_type().clone()).alias(f.name())));
+    Ok(ctx.read_table(provider)?.select(exprs)?.into_view())
 }
 
 /// Selects and casts `df`'s columns to the lake table's schema, by name.

@@ -436,7 +436,7 @@ async fn ingest_in(
 
     checkpoint("ingest_staged");
     let stage = Stage::start("link and version records", None);
-    crate::link::resolve(ctx, &staging, scratch).await?;
+    crate::link::resolve(ctx, &staging, scratch, plan.as_of).await?;
     stage.finish(count(ctx, "SELECT count(*) FROM resolved").await?);
 
     // Per-file accounting, from the staged problems and the resolved statuses.
@@ -525,7 +525,6 @@ async fn ingest_in(
         lake.append(ctx, lake::FILES, df).await?;
     }
     let relinked = count(ctx, "SELECT count(*) FROM resolved WHERE from_pending = 1 AND status <> 'quarantined'").await?;
-    let pending_after = count(ctx, "SELECT count(*) FROM resolved WHERE status = 'quarantined'").await?;
     let quarantined_rows = quarantined_rows(ctx).await?;
     let mut report = QualityReport {
         run_id: run_id.to_string(),
@@ -533,13 +532,14 @@ async fn ingest_in(
         pipeline: plan.name.clone(),
         files: reports,
         relinked_from_earlier_runs: relinked,
-        pending_after_run: pending_after,
+        pending_after_run: 0,
         totals: Default::default(),
         decision_files: Vec::new(),
         quarantined_rows,
     };
     report.compute_totals();
     lake.register_all(ctx).await?;
+    report.pending_after_run = crate::link::waiting(ctx).await?;
     report.decision_files = crate::review::ingest(ctx, plan, lake, run_id).await?;
     if report.decision_files.iter().any(|f| f.status == "rejected") {
         report.totals.files_rejected += report.decision_files.iter().filter(|f| f.status == "rejected").count() as u64;

@@ -1,5 +1,6 @@
 //! A typed as-of date cannot empty the lake (issue 10, point 2): a date far from today is refused
-//! before the lake changes, and a run dated before the latest run does not purge.
+//! before the lake changes, a run dated before the latest run does not purge, and rows
+//! quarantined as `future_date` by a mistyped early date are retried once the date is right.
 
 mod common;
 
@@ -56,6 +57,40 @@ fn the_demo_pipeline_runs_as_of_its_pinned_date_without_the_flag() {
     let run = humiao(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(dir.join("out").join(AS_OF).join("quality.json").exists(), "the demo's outputs are those of {AS_OF}");
+}
+
+#[test]
+fn a_mistyped_early_date_loses_no_row_the_right_date_lists_as_on_an_untouched_lake() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (typo, clean) = (tmp.path().join("typo"), tmp.path().join("clean"));
+    let key = demo_samples(&typo);
+    demo_samples(&clean);
+
+    let early = strict("ingest", &typo, &key, "2024-01-01", &["--allow-as-of-far"]);
+    assert_eq!(early.code, 3, "{}", early.stderr);
+    let future = lake_query(&typo.join("lake"), "SELECT count(*) FROM pending WHERE reason = 'future_date'");
+    let future: u64 = future[0][0].parse().unwrap();
+    assert!(future > 1000, "nearly every row waits for its date ({future})");
+    // Every waiting row passed every other check, and knows the date it waits for.
+    let undated = lake_query(&typo.join("lake"), "SELECT count(*) FROM pending WHERE reason = 'future_date' AND NOT coalesce(future_on > DATE '2024-01-01', false)");
+    assert_eq!(undated[0][0], "0");
+
+    let right = pipeline_at("run", &typo, &typo.join("lake"), &typo.join("out"), &key, AS_OF, None);
+    assert_eq!(right.code, 3, "{}", right.stderr);
+    let reference = pipeline_at("run", &clean, &clean.join("lake"), &clean.join("out"), &key, AS_OF, None);
+    assert_eq!(reference.code, 3, "{}", reference.stderr);
+    let list = |dir: &Path| std::fs::read(dir.join("out").join(AS_OF).join("risk_list.csv")).unwrap();
+    assert!(list(&typo) == list(&clean), "the list after a mistyped early date differs from an untouched lake's");
+    let signals = "SELECT table_name, record_id, record_hash, category FROM signals ORDER BY 1, 2, 3, 4";
+    assert_eq!(lake_query(&typo.join("lake"), signals), lake_query(&clean.join("lake"), signals), "the lakes hold other signals");
+    let q = |dir: &Path| serde_json::from_slice::<serde_json::Value>(&std::fs::read(dir.join("out").join(AS_OF).join("quality.json")).unwrap()).unwrap();
+    assert!(q(&typo)["relinked_from_earlier_runs"].as_u64().unwrap() > 1000, "the retried rows are counted");
+    // Rows dated after the right date still wait, as on the untouched lake.
+    assert_eq!(q(&typo)["pending_after_run"], q(&clean)["pending_after_run"]);
+    // A second run retries nothing again.
+    let again = pipeline_at("run", &typo, &typo.join("lake"), &typo.join("out"), &key, AS_OF, None);
+    assert_eq!(again.code, 3, "{}", again.stderr);
+    assert_eq!(lake_query(&typo.join("lake"), signals), lake_query(&clean.join("lake"), signals));
 }
 
 #[test]

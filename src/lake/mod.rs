@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `signals` | one signal of an accepted record (a record may feed two categories) |
 //! | `persons` | a pseudonymous person as seen with a name hash, birth date and gender |
-//! | `pending` | a valid row whose person is not known yet, retried on every run |
+//! | `pending` | a valid row whose person is not known yet, or dated after its run's as-of date (`future_date`), retried on later runs |
 //! | `quarantine` | a rejected row: file, line, column, reason (never a value) |
 //! | `files` | an ingested inbox file, with its content hash and row accounting |
 //! | `runs` | a completed run; rows of any other run are debris of a crash |
@@ -73,6 +73,8 @@ pub fn staged_fields() -> Vec<Field> {
         utf8("school_code"),
         date("event_on"),
         date("end_on"),
+        // the date compared with the as-of date for `future_date` (an attendance month's 1st)
+        date("future_on"),
         utf8("code"),
         utf8("qualifier"),
         utf8("category"),

@@ -157,11 +157,18 @@ fn print_run(result: &humiao::runner::RunResult) -> u8 {
     result.outcome.exit_code()
 }
 
+/// What this run ingested, then what the quality report of its as-of date covers (every run of
+/// that date: a rerun ingests nothing new, yet its report is the day's).
 fn print_ingest(result: &humiao::runner::IngestResult) {
-    let t = &result.report.totals;
+    let t = &result.this_run;
     println!(
         "ingested {} file(s): {} rows read, {} accepted, {} quarantined, {} duplicate; {} file(s) rejected, {} unrecognised",
         t.files_accepted, t.rows_read, t.rows_accepted, t.rows_quarantined, t.rows_duplicate, t.files_rejected, t.files_unrecognised
+    );
+    let d = &result.report.totals;
+    println!(
+        "quality report of {}: {} file(s) ingested by {} run(s), {} rows read, {} accepted, {} quarantined, {} duplicate",
+        result.report.as_of, d.files_accepted, result.runs_covered, d.rows_read, d.rows_accepted, d.rows_quarantined, d.rows_duplicate
     );
     for f in &result.report.files {
         if let humiao::ingest::FileStatus::Rejected(why) = &f.status {

@@ -38,6 +38,20 @@ pub enum Format {
 }
 
 impl Format {
+    /// The name the quality report and the lake's `files` table give the format.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Xlsx => "xlsx",
+            Format::Parquet => "parquet",
+        }
+    }
+
+    /// The format of a [`Format::name`].
+    pub fn from_name(name: &str) -> Option<Format> {
+        [Format::Csv, Format::Xlsx, Format::Parquet].into_iter().find(|f| f.name() == name)
+    }
+
     pub fn of(path: &Path) -> Option<Format> {
         match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
             "csv" => Some(Format::Csv),
@@ -56,6 +70,22 @@ pub enum Encoding {
     Utf8Bom,
     #[serde(rename = "GB18030")]
     Gb18030,
+}
+
+impl Encoding {
+    /// The name the quality report and the lake's `files` table give the encoding.
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Utf8 => "UTF-8",
+            Encoding::Utf8Bom => "UTF-8 with BOM",
+            Encoding::Gb18030 => "GB18030",
+        }
+    }
+
+    /// The encoding of an [`Encoding::name`].
+    pub fn from_name(name: &str) -> Option<Encoding> {
+        [Encoding::Utf8, Encoding::Utf8Bom, Encoding::Gb18030].into_iter().find(|e| e.name() == name)
+    }
 }
 
 /// Tells the text encoding of a CSV file from its first bytes: a UTF-8 BOM, else valid UTF-8
@@ -513,6 +543,18 @@ pub fn valid_person_key(v: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn format_and_encoding_names_are_those_of_the_quality_report_and_read_back() {
+        for f in [Format::Csv, Format::Xlsx, Format::Parquet] {
+            assert_eq!(serde_json::to_value(f).unwrap(), f.name());
+            assert_eq!(Format::from_name(f.name()), Some(f));
+        }
+        for e in [Encoding::Utf8, Encoding::Utf8Bom, Encoding::Gb18030] {
+            assert_eq!(serde_json::to_value(e).unwrap(), e.name());
+            assert_eq!(Encoding::from_name(e.name()), Some(e));
+        }
+    }
 
     #[test]
     fn encodings_are_told_apart() {

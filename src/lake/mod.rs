@@ -146,8 +146,21 @@ pub fn schema_of(table: &str) -> SchemaRef {
             int64("rows_accepted"),
             int64("rows_quarantined"),
             int64("rows_duplicate"),
+            // added later (NULL in rows of older lakes): what the quality report shows of the file
+            utf8("format"),
+            utf8("encoding"),
+            utf8("duplicate_of"),
         ],
-        RUNS => vec![utf8("run_id"), utf8("as_of"), utf8("started_at"), utf8("finished_at"), int64("files_ingested"), int64("rows_read")],
+        RUNS => vec![
+            utf8("run_id"),
+            utf8("as_of"),
+            utf8("started_at"),
+            utf8("finished_at"),
+            int64("files_ingested"),
+            int64("rows_read"),
+            // added later: rows of `pending` this run linked or whose date came
+            int64("rows_relinked"),
+        ],
         SCORES => vec![
             date("as_of"),
             utf8("person_key"),

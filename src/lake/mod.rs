@@ -40,6 +40,10 @@ pub const TRENDS: &str = "trends";
 pub const DECISIONS: &str = "decisions";
 pub const TABLES: [&str; 9] = [SIGNALS, PERSONS, PENDING, QUARANTINE, FILES, RUNS, SCORES, TRENDS, DECISIONS];
 
+/// No column statistics in the log: min/max of person_key would keep a purged person's key in
+/// the log after their rows are gone.
+const NO_COLUMN_STATISTICS: [(&str, Option<&str>); 1] = [("delta.dataSkippingNumIndexedCols", Some("0"))];
+
 fn utf8(name: &str) -> Field {
     Field::new(name, DataType::Utf8, true)
 }
@@ -264,15 +268,27 @@ impl Lake {
         let started = std::time::Instant::now();
         let t = match self.open(table).await? {
             Some(t) => t,
-            // A new table: build the handle without loading a log that does not exist yet.
-            None => deltalake::DeltaTableBuilder::from_url(self.url(table)?)?.build()?,
+            // A new table is created with its declared schema first: created by the write, it
+            // would take the nullability of the first rows (a column whose first values are all
+            // set would refuse a NULL later).
+            None => {
+                use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
+                let schema: deltalake::kernel::StructType = schema_of(table)
+                    .as_ref()
+                    .try_into_kernel()
+                    .map_err(|e| Error::Internal(format!("the schema of lake table {table}: {e}")))?;
+                deltalake::DeltaTableBuilder::from_url(self.url(table)?)?
+                    .build()?
+                    .create()
+                    .with_columns(schema.fields().cloned())
+                    .with_configuration(NO_COLUMN_STATISTICS)
+                    .await?
+            }
         };
         let df = conform(df, &schema_of(table))?;
         let t = t
             .write(Vec::<RecordBatch>::new())
-            // No column statistics in the log: min/max of person_key would keep a purged
-            // person's key in the log after their rows are gone.
-            .with_configuration([("delta.dataSkippingNumIndexedCols", Some("0"))])
+            .with_configuration(NO_COLUMN_STATISTICS)
             .with_input_plan(df.logical_plan().clone())
             .with_session_state(Arc::new(ctx.state()))
             .with_save_mode(SaveMode::Append)

@@ -52,9 +52,14 @@ fn a_second_run_the_same_day_reports_every_file_of_the_day() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let key = demo_samples(dir);
+    write_csv(
+        &dir.join("inbox/review/decisions_2026-11-24.csv"),
+        &["person_key,unit,decision,note,reviewer,decided_on", &format!("{},公安,已核实,,R001,2026-11-20", pk(1))],
+    );
     let first = run(dir, &key, None);
     assert_eq!(first.code, 3, "{}", first.stderr);
     let want = report(dir);
+    assert_eq!(want["decision_files"][0]["status"], "accepted", "{want}");
     let files = want["files"].as_array().unwrap();
     assert!(files.iter().filter(|f| f["status"] == "accepted").count() >= 8, "{want}");
     assert!(want["totals"]["rows_read"].as_u64().unwrap() > 1000);

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/setup.sh "$@"
 flags=(--pipeline pipelines/demo.toml --inbox "$WORK/inbox" --reference "$WORK/reference"
-       --lake "$WORK/lake" --out "$WORK/out" --key-file "$WORK/key" --as-of $AS_OF)
+       --lake "$WORK/lake" --out "$WORK/out" --key-file "$WORK/key" --as-of $AS_OF --allow-as-of-far)
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 timed() { # label, command...
   /usr/bin/time -f "%e %M" -o "$WORK/time.txt" "${@:2}" > "$WORK/stdout.txt" 2> "$WORK/stderr.txt" || true

@@ -40,7 +40,8 @@ pub struct ScheduleArgs {
     /// e.g. "0 30 2 * * *" for 02:30 every night.
     #[arg(long)]
     pub at: String,
-    /// The time zone of `--at` and of each run's as-of date (an IANA name).
+    /// The time zone of `--at` and of each run's as-of date (an IANA name). Each run is as of
+    /// today there, so the as-of guards of `run` never need `--allow-as-of-far` here.
     #[arg(long, default_value = "Asia/Shanghai")]
     pub tz: String,
     #[command(flatten)]
@@ -91,9 +92,13 @@ pub struct PipelineArgs {
     pub pipeline: PathBuf,
     #[command(flatten)]
     pub locations: Locations,
-    /// The as-of date (default: today in China).
+    /// The as-of date (default: the pipeline's `as_of`, else today in China).
     #[arg(long, value_parser = parse_date)]
     pub as_of: Option<NaiveDate>,
+    /// Accept an `--as-of` more than `[run] as_of_within_days` (default 7) from today, and purge
+    /// people past 18 on a run dated before the latest run of the lake.
+    #[arg(long)]
+    pub allow_as_of_far: bool,
 }
 
 /// Where a run reads and writes, each overriding the pipeline file.

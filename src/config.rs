@@ -36,6 +36,10 @@ pub struct PipelineSection {
     /// The collision model. Default `../models/collision.toml`.
     #[serde(default = "default_model")]
     pub model: PathBuf,
+    /// A pinned as-of date (`YYYY-MM-DD`), for a pipeline whose data is of one fixed day (the
+    /// demo's samples). Default: none, every run is as of today in China. `--as-of` overrides
+    /// it. Pinning is deliberate configuration: the far-date guard of `[run]` does not apply.
+    pub as_of: Option<String>,
 }
 
 fn default_tables() -> PathBuf {
@@ -88,10 +92,33 @@ fn default_grace_days() -> u32 {
     365
 }
 
+/// `[run]` of a pipeline file: what a run may be asked to do without a second thought.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSection {
+    /// A typed `--as-of` more than this many days before or after today in China is refused
+    /// (exit 2, before the lake changes) unless `--allow-as-of-far` is given: a mistyped date can
+    /// quarantine a day's files as `future_date` or purge the whole lake. Default 7.
+    #[serde(default = "default_as_of_within_days")]
+    pub as_of_within_days: u32,
+}
+
+impl Default for RunSection {
+    fn default() -> Self {
+        RunSection { as_of_within_days: default_as_of_within_days() }
+    }
+}
+
+fn default_as_of_within_days() -> u32 {
+    7
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PipelineFile {
     pipeline: PipelineSection,
+    #[serde(default)]
+    run: RunSection,
     #[serde(default)]
     report: ReportSection,
     #[serde(default)]
@@ -345,6 +372,9 @@ pub struct Plan {
     pub out: PathBuf,
     pub key_file: PathBuf,
     pub as_of: NaiveDate,
+    /// `--allow-as-of-far`: an as-of date far from today is meant, and so is a purge on a run
+    /// dated before the latest run of the lake.
+    pub allow_as_of_far: bool,
     pub tables: Vec<TableContract>,
     pub codebook: Codebook,
     /// The collision model file (read by the scoring stage).
@@ -362,6 +392,8 @@ pub struct Overrides {
     pub out: Option<PathBuf>,
     pub key_file: Option<PathBuf>,
     pub as_of: Option<NaiveDate>,
+    /// `--allow-as-of-far`.
+    pub allow_as_of_far: bool,
     pub model: Option<PathBuf>,
 }
 
@@ -376,6 +408,17 @@ impl Plan {
         let base = pipeline.parent().unwrap_or(Path::new("."));
         let rel = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
         let p = file.pipeline;
+        let pinned = match &p.as_of {
+            Some(text) => Some(crate::session::parse_iso_date(text).ok_or_else(|| {
+                Error::config(pipeline, format!("[pipeline] as_of = {text:?} is not a date as YYYY-MM-DD"))
+            })?),
+            None => None,
+        };
+        if let Some(typed) = overrides.as_of {
+            if !overrides.allow_as_of_far {
+                check_as_of(typed, crate::session::today_in_china(), file.run.as_of_within_days, pipeline)?;
+            }
+        }
         let codebook = Codebook::load(&rel(&p.codebook))?;
         let tables = load_contracts(&rel(&p.tables), &codebook)?;
         Ok(Plan {
@@ -387,7 +430,8 @@ impl Plan {
             lake: overrides.lake.unwrap_or_else(|| rel(&p.lake)),
             out: overrides.out.unwrap_or_else(|| rel(&p.out)),
             key_file: overrides.key_file.unwrap_or_else(|| rel(&p.key_file)),
-            as_of: overrides.as_of.unwrap_or_else(crate::session::today_in_china),
+            as_of: overrides.as_of.or(pinned).unwrap_or_else(crate::session::today_in_china),
+            allow_as_of_far: overrides.allow_as_of_far,
             model: overrides.model.unwrap_or_else(|| rel(&p.model)),
             report: file.report,
             retention: file.retention,
@@ -403,6 +447,24 @@ impl Plan {
             .filter(|t| file_name.starts_with(&t.table))
             .max_by_key(|t| t.table.len())
     }
+}
+
+/// Refuses a typed as-of date more than `within_days` from `today`: a run as of 2100-01-01
+/// would purge every person, one as of 2024-01-01 would quarantine nearly every row of the day's
+/// files as `future_date`.
+fn check_as_of(typed: NaiveDate, today: NaiveDate, within_days: u32, pipeline: &Path) -> Result<()> {
+    let days = (typed - today).num_days();
+    if days.unsigned_abs() <= within_days as u64 {
+        return Ok(());
+    }
+    let side = if days > 0 { "after" } else { "before" };
+    Err(Error::Usage(format!(
+        "--as-of {typed} is {} days {side} today ({today} in China), more than the {within_days} that \
+         `[run] as_of_within_days` of {} allows: a far date can quarantine a day's files or purge the \
+         lake. Check the date, or give --allow-as-of-far if it is meant",
+        days.unsigned_abs(),
+        pipeline.display()
+    )))
 }
 
 fn load_contracts(dir: &Path, codebook: &Codebook) -> Result<Vec<TableContract>> {
@@ -492,8 +554,37 @@ mod tests {
     #[test]
     fn the_demo_pipeline_resolves() {
         let plan = Plan::load(Path::new("pipelines/demo.toml"), Overrides::default()).unwrap();
+        assert_eq!(plan.as_of.to_string(), "2026-11-24", "the demo pins the samples' date");
         assert_eq!(plan.tables.len(), 7);
         assert_eq!(plan.table_for_file("police_incidents_2026-11-23.csv").unwrap().table, "police_incidents");
         assert!(plan.table_for_file("school_list.csv").is_none());
+    }
+
+    #[test]
+    fn an_as_of_date_far_from_today_is_refused_naming_it_today_and_the_flag() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let today = d("2026-12-01");
+        let pipeline = Path::new("pipelines/demo.toml");
+        for ok in ["2026-11-24", "2026-12-08", "2026-12-01"] {
+            assert!(check_as_of(d(ok), today, 7, pipeline).is_ok(), "{ok}");
+        }
+        for far in ["2026-11-23", "2100-01-01", "2024-01-01"] {
+            let e = check_as_of(d(far), today, 7, pipeline).unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            let text = e.to_string();
+            assert!(text.contains(far) && text.contains("2026-12-01") && text.contains("--allow-as-of-far"), "{text}");
+        }
+        assert!(check_as_of(d("2024-01-01"), today, 2000, pipeline).is_ok(), "the window is configurable");
+    }
+
+    #[test]
+    fn a_typed_far_date_is_refused_but_a_pinned_one_and_the_flag_are_not() {
+        let pipeline = Path::new("pipelines/demo.toml");
+        let far = Some(NaiveDate::from_ymd_opt(2100, 1, 1).unwrap());
+        let e = Plan::load(pipeline, Overrides { as_of: far, ..Default::default() }).unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{e}");
+        let plan = Plan::load(pipeline, Overrides { as_of: far, allow_as_of_far: true, ..Default::default() }).unwrap();
+        assert_eq!(plan.as_of, far.unwrap());
+        assert!(plan.allow_as_of_far);
     }
 }

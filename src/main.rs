@@ -42,18 +42,18 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<u8, Error> {
     match cli.command {
         Command::Ingest(args) => {
-            let plan = Plan::load(&args.pipeline, overrides(&args.locations, args.as_of))?;
+            let plan = Plan::load(&args.pipeline, overrides(&args.locations, args.as_of, args.allow_as_of_far))?;
             let result = humiao::runner::ingest(&plan).await?;
             print_ingest(&result);
             println!("quality report: {}", result.out_dir.join("quality.xlsx").display());
             Ok(result.outcome.exit_code())
         }
         Command::Run(args) => {
-            let plan = Plan::load(&args.pipeline, overrides(&args.locations, args.as_of))?;
+            let plan = Plan::load(&args.pipeline, overrides(&args.locations, args.as_of, args.allow_as_of_far))?;
             Ok(print_run(&humiao::runner::run(&plan).await?))
         }
         Command::Score(args) => {
-            let plan = Plan::load(&args.pipeline, overrides(&args.locations, args.as_of))?;
+            let plan = Plan::load(&args.pipeline, overrides(&args.locations, args.as_of, args.allow_as_of_far))?;
             Ok(print_run(&humiao::runner::score(&plan).await?))
         }
         Command::Query(args) => {
@@ -118,7 +118,7 @@ async fn schedule(args: &ScheduleArgs) -> Result<u8, Error> {
     let zone = humiao::ops::schedule::time_zone(&args.tz)?;
     humiao::ops::schedule::schedule(&args.at, &args.tz, args.max_runs, || async move {
         let as_of = humiao::ops::schedule::today_in(zone);
-        let overrides = overrides(&args.locations, Some(as_of));
+        let overrides = overrides(&args.locations, Some(as_of), false);
         let plan = Plan::load(&args.pipeline, overrides)?;
         let result = humiao::runner::run(&plan).await?;
         let n = |k: &str| result.counts.get(k).copied().unwrap_or(0);
@@ -158,8 +158,10 @@ fn print_run(result: &humiao::runner::RunResult) -> u8 {
     result.outcome.exit_code()
 }
 
+/// What this run ingested, then what the quality report of its as-of date covers (every run of
+/// that date: a rerun ingests nothing new, yet its report is the day's).
 fn print_ingest(result: &humiao::runner::IngestResult) {
-    let t = &result.report.totals;
+    let t = &result.this_run;
     println!(
         "ingested {} file(s): {} rows read, {} accepted, {} quarantined, {} duplicate; {} file(s) rejected, {} unrecognised, {} skipped",
         t.files_accepted,
@@ -171,6 +173,11 @@ fn print_ingest(result: &humiao::runner::IngestResult) {
         t.files_unrecognised,
         t.files_skipped
     );
+    let d = &result.report.totals;
+    println!(
+        "quality report of {}: {} file(s) ingested by {} run(s), {} rows read, {} accepted, {} quarantined, {} duplicate",
+        result.report.as_of, d.files_accepted, result.runs_covered, d.rows_read, d.rows_accepted, d.rows_quarantined, d.rows_duplicate
+    );
     for f in &result.report.files {
         match &f.status {
             humiao::ingest::FileStatus::Rejected(why) => eprintln!("rejected {}: {why}", f.file),
@@ -180,8 +187,9 @@ fn print_ingest(result: &humiao::runner::IngestResult) {
     }
 }
 
-fn overrides(l: &Locations, as_of: Option<chrono::NaiveDate>) -> Overrides {
+fn overrides(l: &Locations, as_of: Option<chrono::NaiveDate>, allow_as_of_far: bool) -> Overrides {
     Overrides {
+        allow_as_of_far,
         inbox: l.inbox.clone(),
         reference: l.reference.clone(),
         lake: l.lake.clone(),

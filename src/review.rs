@@ -189,7 +189,8 @@ pub async fn ingest(ctx: &SessionContext, plan: &Plan, lake: &Lake, run_id: &str
         let remember = ctx
             .sql(&format!(
                 "SELECT {run} AS run_id, {f} AS file, {sha} AS sha256, {size} AS size, 0 AS mtime, {t} AS table_name,
-                        'accepted' AS status, {read} AS rows_read, {acc} AS rows_accepted, {q} AS rows_quarantined, 0 AS rows_duplicate",
+                        'accepted' AS status, {read} AS rows_read, {acc} AS rows_accepted, {q} AS rows_quarantined, 0 AS rows_duplicate,
+                        CAST(NULL AS VARCHAR) AS format, CAST(NULL AS VARCHAR) AS encoding, CAST(NULL AS VARCHAR) AS duplicate_of",
                 sha = lit(&sha),
                 size = bytes.len(),
                 t = lit(TABLE),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::Int64Type;
 use datafusion::prelude::SessionContext;
 
@@ -18,7 +18,7 @@ use crate::ops::audit::AuditLog;
 use crate::ops::lock::LakeLock;
 use crate::progress::Stage;
 use crate::pseudo::Pseudonymiser;
-use crate::report::quality::{QualityReport, QuarantinedRow};
+use crate::report::quality::{QualityReport, Totals};
 
 /// How a run ended, for the exit code: 0 clean, 3 when it completed but rejected a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +40,15 @@ impl Outcome {
 #[derive(Debug)]
 pub struct IngestResult {
     pub outcome: Outcome,
+    /// The quality report of the as-of date: every file ingested for it, by this run or an
+    /// earlier one of the same date, and this run's rejected and unrecognised files.
     pub report: QualityReport,
+    /// What this run itself read (its share of the report).
+    pub this_run: Totals,
+    /// The reviewers' decision files this run read.
+    pub decision_files: Vec<crate::review::DecisionFile>,
+    /// How many runs ingested the files the report covers.
+    pub runs_covered: u64,
     pub out_dir: PathBuf,
     pub lake_versions: BTreeMap<String, i64>,
     pub seconds: f64,
@@ -57,9 +65,9 @@ pub async fn ingest(plan: &Plan) -> Result<IngestResult> {
     audited(&audit, "ingest", plan, async {
         let result = ingest_stage(plan).await?;
         write_outputs(&result.out_dir, |dir| result.report.write(dir))?;
-        audit_decisions(&audit, &result.report)?;
+        audit_decisions(&audit, &result.decision_files)?;
         audit_outputs(&audit, &result.out_dir)?;
-        let t = &result.report.totals;
+        let t = &result.this_run;
         let summary = serde_json::json!({ "exit_code": result.outcome.exit_code(), "rows_read": t.rows_read, "files_rejected": t.files_rejected });
         Ok((result, summary))
     })
@@ -126,8 +134,8 @@ async fn audited<T>(
 }
 
 /// Records the reviewers' decision files a run read.
-fn audit_decisions(audit: &AuditLog, report: &QualityReport) -> Result<()> {
-    for f in report.decision_files.iter().filter(|f| f.status != "duplicate_file") {
+fn audit_decisions(audit: &AuditLog, files: &[crate::review::DecisionFile]) -> Result<()> {
+    for f in files.iter().filter(|f| f.status != "duplicate_file") {
         audit.append(
             "decisions_ingested",
             serde_json::json!({ "file": f.file, "status": f.status, "rows_read": f.rows_read, "rows_accepted": f.rows_accepted, "rows_quarantined": f.rows_quarantined }),
@@ -139,7 +147,7 @@ fn audit_decisions(audit: &AuditLog, report: &QualityReport) -> Result<()> {
 /// Records every output file of a run (with its SHA-256), and a purge if there was one.
 fn after_run(audit: &AuditLog, result: RunResult) -> Result<(RunResult, serde_json::Value)> {
     if let Some(i) = &result.ingest {
-        audit_decisions(audit, &i.report)?;
+        audit_decisions(audit, &i.decision_files)?;
     }
     audit_outputs(audit, &result.out_dir)?;
     let n = |k: &str| result.counts.get(k).copied().unwrap_or(0);
@@ -187,9 +195,22 @@ async fn score_stage(plan: &Plan, model: &Model) -> Result<Evaluated> {
         lake.recover(&ctx).await?;
         lake.register_all(&ctx).await?;
         // Purge before this run's writes begin: a purge is idempotent (a killed one is redone),
-        // and its vacuum must not remove files a rollback of this run would need.
-        let cutoff = crate::retention::purge_cutoff(plan.as_of, model.max_age_years as u32, plan.retention.grace_days);
-        let (purged, files_removed) = crate::retention::purge(&ctx, &lake, cutoff).await?;
+        // and its vacuum must not remove files a rollback of this run would need. A run dated
+        // before the latest one of the lake is a look back: it deletes nothing unless told to.
+        let (purged, files_removed) = match latest_as_of(&ctx).await? {
+            Some(latest) if plan.as_of < latest && !plan.allow_as_of_far => {
+                tracing::warn!(
+                    as_of = %plan.as_of,
+                    %latest,
+                    "not purging: this run is dated before the latest as-of date already run on the lake; --allow-as-of-far purges anyway"
+                );
+                (0, 0)
+            }
+            _ => {
+                let cutoff = crate::retention::purge_cutoff(plan.as_of, model.max_age_years as u32, plan.retention.grace_days);
+                crate::retention::purge(&ctx, &lake, cutoff).await?
+            }
+        };
         let versions = lake.register_all(&ctx).await?;
         lake.begin(&run_id).await?;
         let stage = Stage::start("score the as-of date", None);
@@ -203,7 +224,7 @@ async fn score_stage(plan: &Plan, model: &Model) -> Result<Evaluated> {
         let trend = crate::score::trend::trend(&ctx, plan, model, &lake, &run_id).await?;
         stage.finish(trend.counts.len() as u64);
         checkpoint("trend");
-        commit_run(&ctx, &lake, &run_id, plan, &started_at, 0, 0).await?;
+        commit_run(&ctx, &lake, &run_id, plan, &started_at, 0, 0, 0).await?;
         lake.commit()?;
         Ok::<_, Error>(Evaluated { scored, trend, lake_versions: versions })
     }
@@ -335,6 +356,12 @@ pub fn checkpoint(name: &str) {
     }
 }
 
+/// The latest as-of date of a committed run (`runs` registered in `ctx`), if any.
+async fn latest_as_of(ctx: &SessionContext) -> Result<Option<chrono::NaiveDate>> {
+    let latest = lake::collect_strings(ctx, "SELECT max(as_of) FROM runs").await?;
+    Ok(latest.first().and_then(|d| crate::session::parse_iso_date(d)))
+}
+
 /// Records a finished run in the lake's `runs` table: its rows are now committed.
 async fn commit_run(
     ctx: &SessionContext,
@@ -344,12 +371,14 @@ async fn commit_run(
     started_at: &str,
     files_ingested: u64,
     rows_read: u64,
+    rows_relinked: u64,
 ) -> Result<()> {
     use crate::ingest::validate::lit;
     let finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let df = ctx
         .sql(&format!(
-            "SELECT {} AS run_id, {} AS as_of, {} AS started_at, {} AS finished_at, {files_ingested} AS files_ingested, {rows_read} AS rows_read",
+            "SELECT {} AS run_id, {} AS as_of, {} AS started_at, {} AS finished_at, {files_ingested} AS files_ingested, \
+             {rows_read} AS rows_read, {rows_relinked} AS rows_relinked",
             lit(run_id),
             lit(&plan.as_of.to_string()),
             lit(started_at),
@@ -379,10 +408,10 @@ pub async fn ingest_stage(plan: &Plan) -> Result<IngestResult> {
     tracing::info!(
         run_id,
         seconds = started.elapsed().as_secs_f64(),
-        rows_read = r.report.totals.rows_read,
-        accepted = r.report.totals.rows_accepted,
-        quarantined = r.report.totals.rows_quarantined,
-        duplicate = r.report.totals.rows_duplicate,
+        rows_read = r.this_run.rows_read,
+        accepted = r.this_run.rows_accepted,
+        quarantined = r.this_run.rows_quarantined,
+        duplicate = r.this_run.rows_duplicate,
         "ingest finished"
     );
     Ok(r)
@@ -416,7 +445,7 @@ async fn ingest_in(
 
     checkpoint("ingest_staged");
     let stage = Stage::start("link and version records", None);
-    crate::link::resolve(ctx, &staging, scratch).await?;
+    crate::link::resolve(ctx, &staging, scratch, plan.as_of).await?;
     stage.finish(count(ctx, "SELECT count(*) FROM resolved").await?);
 
     // Per-file accounting, from the staged problems and the resolved statuses.
@@ -474,12 +503,17 @@ async fn ingest_in(
         })
         .collect();
     if !remembered.is_empty() {
+        use crate::ingest::validate::lit;
+        let opt = |v: Option<&str>| v.map(lit).unwrap_or_else(|| "CAST(NULL AS VARCHAR)".into());
         let values: Vec<String> = remembered
             .iter()
             .map(|(r, status)| {
-                use crate::ingest::validate::lit;
+                let of = match &r.status {
+                    FileStatus::DuplicateFile(of) => Some(of.as_str()),
+                    _ => None,
+                };
                 format!(
-                    "({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+                    "({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
                     lit(run_id),
                     lit(&r.file),
                     lit(r.sha256.as_deref().unwrap_or("")),
@@ -490,7 +524,10 @@ async fn ingest_in(
                     r.rows_read,
                     r.rows_accepted,
                     r.rows_quarantined,
-                    r.rows_duplicate
+                    r.rows_duplicate,
+                    opt(r.format.map(|f| f.name())),
+                    opt(r.encoding.map(|e| e.name())),
+                    opt(of),
                 )
             })
             .collect();
@@ -498,41 +535,44 @@ async fn ingest_in(
             .sql(&format!(
                 "SELECT column1 AS run_id, column2 AS file, column3 AS sha256, column4 AS size, column5 AS mtime,
                         column6 AS table_name, column7 AS status, column8 AS rows_read, column9 AS rows_accepted,
-                        column10 AS rows_quarantined, column11 AS rows_duplicate FROM (VALUES {})",
+                        column10 AS rows_quarantined, column11 AS rows_duplicate, column12 AS format,
+                        column13 AS encoding, column14 AS duplicate_of FROM (VALUES {})",
                 values.join(", ")
             ))
             .await?;
         lake.append(ctx, lake::FILES, df).await?;
     }
     let relinked = count(ctx, "SELECT count(*) FROM resolved WHERE from_pending = 1 AND status <> 'quarantined'").await?;
-    let pending_after = count(ctx, "SELECT count(*) FROM resolved WHERE status = 'quarantined'").await?;
-    let quarantined_rows = quarantined_rows(ctx).await?;
-    let mut report = QualityReport {
-        run_id: run_id.to_string(),
-        as_of: plan.as_of.to_string(),
-        pipeline: plan.name.clone(),
-        files: reports,
-        relinked_from_earlier_runs: relinked,
-        pending_after_run: pending_after,
-        totals: Default::default(),
-        decision_files: Vec::new(),
-        quarantined_rows,
-    };
-    report.compute_totals();
+    // This run's share, for the terminal and the audit log.
+    let mut this_run = Totals::of(&reports);
     lake.register_all(ctx).await?;
-    report.decision_files = crate::review::ingest(ctx, plan, lake, run_id).await?;
-    if report.decision_files.iter().any(|f| f.status == "rejected") {
-        report.totals.files_rejected += report.decision_files.iter().filter(|f| f.status == "rejected").count() as u64;
-    }
+    let decision_files = crate::review::ingest(ctx, plan, lake, run_id).await?;
+    this_run.files_rejected += decision_files.iter().filter(|f| f.status == "rejected").count() as u64;
     checkpoint("ingest_written");
-    commit_run(ctx, lake, run_id, plan, started_at, report.totals.files_accepted, report.totals.rows_read).await?;
+    commit_run(ctx, lake, run_id, plan, started_at, this_run.files_accepted, this_run.rows_read, relinked).await?;
     lake.commit()?;
     tracing::info!(signals_written, persons_added, seconds = t.elapsed().as_secs_f64(), "lake written");
 
+    // The report of the as-of date, from the lake: every run of the date, this one included.
     let lake_versions = lake.register_all(ctx).await?;
+    let pending = crate::link::waiting(ctx).await?;
+    let report = QualityReport::from_lake(ctx, run_id, plan.as_of, &plan.name, &reports, &decision_files, pending).await?;
+    let runs_covered = report_runs(ctx, plan.as_of).await?;
     let out_dir = plan.out.join(plan.as_of.to_string());
-    let outcome = if report.totals.files_rejected > 0 { Outcome::RejectedFiles } else { Outcome::Clean };
-    Ok(IngestResult { outcome, report, out_dir, lake_versions, seconds: 0.0 })
+    let outcome = if this_run.files_rejected > 0 { Outcome::RejectedFiles } else { Outcome::Clean };
+    Ok(IngestResult { outcome, report, this_run, decision_files, runs_covered, out_dir, lake_versions, seconds: 0.0 })
+}
+
+/// How many committed runs of `as_of` ingested a file (`files` and `runs` registered in `ctx`).
+async fn report_runs(ctx: &SessionContext, as_of: chrono::NaiveDate) -> Result<u64> {
+    count(
+        ctx,
+        &format!(
+            "SELECT count(DISTINCT f.run_id) FROM files f JOIN runs r ON f.run_id = r.run_id WHERE r.as_of = {}",
+            crate::ingest::validate::lit(&as_of.to_string())
+        ),
+    )
+    .await
 }
 
 /// Writes a run's outputs into a temporary folder beside `dir`, then swaps it into place in one
@@ -633,34 +673,4 @@ async fn known_files(ctx: &SessionContext) -> Result<IngestedFiles> {
         }
     }
     Ok(known)
-}
-
-async fn quarantined_rows(ctx: &SessionContext) -> Result<Vec<QuarantinedRow>> {
-    let batches = ctx
-        .sql(
-            "SELECT file, line, reason_column, reason, record_id FROM staged WHERE reason IS NOT NULL
-             UNION ALL
-             SELECT file, line, 'name_hash', status_reason, record_id FROM resolved
-             WHERE status = 'quarantined' AND from_pending = 0
-             ORDER BY file, line",
-        )
-        .await?
-        .collect()
-        .await?;
-    let mut out = Vec::new();
-    for b in batches {
-        let text = |i: usize| datafusion::arrow::compute::cast(b.column(i), &datafusion::arrow::datatypes::DataType::Utf8);
-        let (file, column, reason, rid) = (text(0)?, text(2)?, text(3)?, text(4)?);
-        let line = b.column(1).as_primitive::<Int64Type>();
-        for i in 0..b.num_rows() {
-            out.push(QuarantinedRow {
-                file: file.as_string::<i32>().value(i).to_string(),
-                line: line.value(i),
-                column: column.as_string::<i32>().value(i).to_string(),
-                reason: reason.as_string::<i32>().value(i).to_string(),
-                record_id: rid.is_valid(i).then(|| rid.as_string::<i32>().value(i).to_string()),
-            });
-        }
-    }
-    Ok(out)
 }

@@ -43,6 +43,20 @@ pub enum Format {
 }
 
 impl Format {
+    /// The name the quality report and the lake's `files` table give the format.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Xlsx => "xlsx",
+            Format::Parquet => "parquet",
+        }
+    }
+
+    /// The format of a [`Format::name`].
+    pub fn from_name(name: &str) -> Option<Format> {
+        [Format::Csv, Format::Xlsx, Format::Parquet].into_iter().find(|f| f.name() == name)
+    }
+
     pub fn of(path: &Path) -> Option<Format> {
         match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
             "csv" => Some(Format::Csv),
@@ -61,6 +75,22 @@ pub enum Encoding {
     Utf8Bom,
     #[serde(rename = "GB18030")]
     Gb18030,
+}
+
+impl Encoding {
+    /// The name the quality report and the lake's `files` table give the encoding.
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Utf8 => "UTF-8",
+            Encoding::Utf8Bom => "UTF-8 with BOM",
+            Encoding::Gb18030 => "GB18030",
+        }
+    }
+
+    /// The encoding of an [`Encoding::name`].
+    pub fn from_name(name: &str) -> Option<Encoding> {
+        [Encoding::Utf8, Encoding::Utf8Bom, Encoding::Gb18030].into_iter().find(|e| e.name() == name)
+    }
 }
 
 /// Reads a CSV file once, whole, to tell its text encoding: a UTF-8 BOM (the rest must then be
@@ -746,6 +776,18 @@ mod tests {
 
     fn detect(bytes: &[u8]) -> Result<(Encoding, u64), String> {
         detect_encoding(&mut std::io::Cursor::new(bytes))
+    }
+
+    #[test]
+    fn format_and_encoding_names_are_those_of_the_quality_report_and_read_back() {
+        for f in [Format::Csv, Format::Xlsx, Format::Parquet] {
+            assert_eq!(serde_json::to_value(f).unwrap(), f.name());
+            assert_eq!(Format::from_name(f.name()), Some(f));
+        }
+        for e in [Encoding::Utf8, Encoding::Utf8Bom, Encoding::Gb18030] {
+            assert_eq!(serde_json::to_value(e).unwrap(), e.name());
+            assert_eq!(Encoding::from_name(e.name()), Some(e));
+        }
     }
 
     #[test]

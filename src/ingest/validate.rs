@@ -3,7 +3,7 @@
 //! The query types every column with the strict UDFs of [`crate::session`], looks codes up in the
 //! codebook (as literal lists, so the plan streams with no join), finds each row's first problem
 //! and maps valid rows to the canonical record shape that every table shares from here on
-//! ([`crate::lake::staged_schema`]). One input row gives one output row, problem or not.
+//! ([`crate::lake::staged_fields`]). One input row gives one output row, problem or not.
 
 use chrono::NaiveDate;
 
@@ -11,6 +11,8 @@ use crate::config::{Codebook, ColumnType, TableContract};
 use crate::error::{Error, Result};
 
 /// Quarantine reasons, in the order they are tested (the first that applies is the row's).
+/// `future_date` comes last of the row checks: such a row is otherwise valid, waits in the lake's
+/// `pending` table and is retried once the as-of date reaches it (a typed date loses no row).
 pub const REASONS: [&str; 16] = [
     "too_long",
     "control_character",
@@ -23,9 +25,9 @@ pub const REASONS: [&str; 16] = [
     "bad_number",
     "unknown_code",
     "unknown_township",
-    "future_date",
     "birth_after_event",
     "role_code_mismatch",
+    "future_date",
     "unlinkable",
     "ambiguous_link",
 ];
@@ -180,12 +182,13 @@ impl FileQuery<'_> {
         }
         let townships = if self.townships.is_empty() { "NULL".to_string() } else { in_list(self.townships) };
         arms.push(problem(format!("township_code NOT IN ({townships})"), "unknown_township", "township_code"));
-        let event_column = first_identifier(s.future_on.as_deref().unwrap_or(&s.event_on)).unwrap_or("event_on");
-        arms.push(problem(format!("__future_on > {as_of}"), "future_date", event_column));
         arms.push(problem("birth_on > __event_on".into(), "birth_after_event", "birth_date"));
         for check in &c.checks {
             arms.push(problem(format!("NOT coalesce({}, false)", x(&check.valid_when)?), &check.reason, &check.column));
         }
+        // Last: a future-dated row has passed every other check, so it can wait for its date.
+        let event_column = first_identifier(s.future_on.as_deref().unwrap_or(&s.event_on)).unwrap_or("event_on");
+        arms.push(problem(format!("__future_on > {as_of}"), "future_date", event_column));
 
         let opt = |e: &Option<String>| -> Result<String> { e.as_deref().map(x).transpose().map(|v| v.unwrap_or_else(|| "NULL".into())) };
         let (also_category, also_severity) = match &s.also {
@@ -207,10 +210,12 @@ impl FileQuery<'_> {
              SELECT\n  {file} AS file, CAST({order} AS BIGINT) AS file_order, _line AS line,\n  \
                {source} AS source, {table} AS table_name, {kind} AS record_kind,\n  \
                -- a quarantined row's record id is kept only if it cannot hold an identity or a name
-               CASE WHEN __problem IS NULL THEN {rid} ELSE report_safe_id({rid}) END AS record_id,\n  \
+               -- (a row waiting for its date is valid and keeps it)
+               CASE WHEN __problem IS NULL OR starts_with(__problem, 'future_date:') THEN {rid}
+                    ELSE report_safe_id({rid}) END AS record_id,\n  \
                person_key, name_hash, link_method, birth_date, birth_on, gender, township_code,\n  \
                CAST({school} AS VARCHAR) AS school_code,\n  \
-               __event_on AS event_on, CAST({end_on} AS DATE) AS end_on,\n  \
+               __event_on AS event_on, CAST({end_on} AS DATE) AS end_on, __future_on AS future_on,\n  \
                CAST({code} AS VARCHAR) AS code, CAST({qualifier} AS VARCHAR) AS qualifier,\n  \
                CAST({category} AS VARCHAR) AS category, CAST({severity} AS INT) AS severity,\n  \
                {also_category} AS also_category, {also_severity} AS also_severity,\n  \

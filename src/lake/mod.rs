@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `signals` | one signal of an accepted record (a record may feed two categories) |
 //! | `persons` | a pseudonymous person as seen with a name hash, birth date and gender |
-//! | `pending` | a valid row whose person is not known yet, retried on every run |
+//! | `pending` | a valid row whose person is not known yet, or dated after its run's as-of date (`future_date`), retried on later runs |
 //! | `quarantine` | a rejected row: file, line, column, reason (never a value) |
 //! | `files` | an ingested inbox file, with its content hash and row accounting |
 //! | `runs` | a completed run; rows of any other run are debris of a crash |
@@ -24,6 +24,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{DataFrame, SessionContext};
 use deltalake::DeltaTable;
+use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
 
 use crate::error::{Error, Result};
@@ -38,6 +39,10 @@ pub const SCORES: &str = "scores";
 pub const TRENDS: &str = "trends";
 pub const DECISIONS: &str = "decisions";
 pub const TABLES: [&str; 9] = [SIGNALS, PERSONS, PENDING, QUARANTINE, FILES, RUNS, SCORES, TRENDS, DECISIONS];
+
+/// No column statistics in the log: min/max of person_key would keep a purged person's key in
+/// the log after their rows are gone.
+const NO_COLUMN_STATISTICS: [(&str, Option<&str>); 1] = [("delta.dataSkippingNumIndexedCols", Some("0"))];
 
 fn utf8(name: &str) -> Field {
     Field::new(name, DataType::Utf8, true)
@@ -72,6 +77,8 @@ pub fn staged_fields() -> Vec<Field> {
         utf8("school_code"),
         date("event_on"),
         date("end_on"),
+        // the date compared with the as-of date for `future_date` (an attendance month's 1st)
+        date("future_on"),
         utf8("code"),
         utf8("qualifier"),
         utf8("category"),
@@ -143,8 +150,21 @@ pub fn schema_of(table: &str) -> SchemaRef {
             int64("rows_accepted"),
             int64("rows_quarantined"),
             int64("rows_duplicate"),
+            // added later (NULL in rows of older lakes): what the quality report shows of the file
+            utf8("format"),
+            utf8("encoding"),
+            utf8("duplicate_of"),
         ],
-        RUNS => vec![utf8("run_id"), utf8("as_of"), utf8("started_at"), utf8("finished_at"), int64("files_ingested"), int64("rows_read")],
+        RUNS => vec![
+            utf8("run_id"),
+            utf8("as_of"),
+            utf8("started_at"),
+            utf8("finished_at"),
+            int64("files_ingested"),
+            int64("rows_read"),
+            // added later: rows of `pending` this run linked or whose date came
+            int64("rows_relinked"),
+        ],
         SCORES => vec![
             date("as_of"),
             utf8("person_key"),
@@ -236,7 +256,8 @@ impl Lake {
                 Some(t) => {
                     versions.insert(table.to_string(), t.version().map(|v| v as i64).unwrap_or(-1));
                     t.update_datafusion_session(&ctx.state())?;
-                    ctx.register_table(table, t.table_provider().await?)?;
+                    let provider = with_missing_columns(ctx, t.table_provider().await?, &schema_of(table))?;
+                    ctx.register_table(table, provider)?;
                 }
                 None => {
                     versions.insert(table.to_string(), -1);
@@ -248,23 +269,38 @@ impl Lake {
         Ok(versions)
     }
 
-    /// Appends the rows of `df` to `table` in one commit; returns the new version.
+    /// Appends the rows of `df` to `table` in one commit; returns the new version. The table's
+    /// schema is merged with [`schema_of`]: a lake made by an older version gains the columns
+    /// added since (NULL in its earlier rows).
     pub async fn append(&self, ctx: &SessionContext, table: &str, df: DataFrame) -> Result<i64> {
         let started = std::time::Instant::now();
         let t = match self.open(table).await? {
             Some(t) => t,
-            // A new table: build the handle without loading a log that does not exist yet.
-            None => deltalake::DeltaTableBuilder::from_url(self.url(table)?)?.build()?,
+            // A new table is created with its declared schema first: created by the write, it
+            // would take the nullability of the first rows (a column whose first values are all
+            // set would refuse a NULL later).
+            None => {
+                use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
+                let schema: deltalake::kernel::StructType = schema_of(table)
+                    .as_ref()
+                    .try_into_kernel()
+                    .map_err(|e| Error::Internal(format!("the schema of lake table {table}: {e}")))?;
+                deltalake::DeltaTableBuilder::from_url(self.url(table)?)?
+                    .build()?
+                    .create()
+                    .with_columns(schema.fields().cloned())
+                    .with_configuration(NO_COLUMN_STATISTICS)
+                    .await?
+            }
         };
         let df = conform(df, &schema_of(table))?;
         let t = t
             .write(Vec::<RecordBatch>::new())
-            // No column statistics in the log: min/max of person_key would keep a purged
-            // person's key in the log after their rows are gone.
-            .with_configuration([("delta.dataSkippingNumIndexedCols", Some("0"))])
+            .with_configuration(NO_COLUMN_STATISTICS)
             .with_input_plan(df.logical_plan().clone())
             .with_session_state(Arc::new(ctx.state()))
             .with_save_mode(SaveMode::Append)
+            .with_schema_mode(SchemaMode::Merge)
             .await?;
         tracing::debug!(table, seconds = started.elapsed().as_secs_f64(), "appended");
         Ok(t.version().map(|v| v as i64).unwrap_or(-1))
@@ -390,6 +426,24 @@ impl Lake {
 /// The query planner a session needs to run the lake's writes and merges.
 pub fn query_planner() -> Arc<dyn datafusion::execution::context::QueryPlanner + Send + Sync> {
     deltalake::delta_datafusion::planner::DeltaPlanner::new()
+}
+
+/// A table as read, with the columns of `schema` it lacks added as NULL: a table written by an
+/// older version (before a column was added) reads as if it had it. Unchanged when none lacks.
+fn with_missing_columns(
+    ctx: &SessionContext,
+    provider: Arc<dyn datafusion::catalog::TableProvider>,
+    schema: &Schema,
+) -> Result<Arc<dyn datafusion::catalog::TableProvider>> {
+    use datafusion::prelude::{Expr, cast, col, lit};
+    let have = provider.schema();
+    let missing: Vec<&Field> = schema.fields().iter().filter(|f| have.field_with_name(f.name()).is_err()).map(|f| f.as_ref()).collect();
+    if missing.is_empty() {
+        return Ok(provider);
+    }
+    let mut exprs: Vec<Expr> = have.fields().iter().map(|f| col(format!("\"{}\"", f.name()))).collect();
+    exprs.extend(missing.iter().map(|f| cast(lit(datafusion::scalar::ScalarValue::Null), f.data_type().clone()).alias(f.name())));
+    Ok(ctx.read_table(provider)?.select(exprs)?.into_view())
 }
 
 /// Selects and casts `df`'s columns to the lake table's schema, by name.

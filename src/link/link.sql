@@ -1,5 +1,6 @@
--- Step 1 of 2: link this run's valid records (and earlier rows still waiting for their person)
--- to a person. Inputs: staged (this run's canonical records), persons, pending, signals.
+-- Step 1 of 2: link this run's valid records (and earlier rows still waiting for their person,
+-- or for their date) to a person. Inputs: staged (this run's canonical records), persons,
+-- pending, signals; {as_of} is the run's as-of date.
 -- One output row per candidate record: its person_key and link_method, and either its
 -- record_hash (linked) or its link_reason (unlinkable / ambiguous_link).
 WITH
@@ -13,11 +14,23 @@ pending_latest AS (
     PARTITION BY table_name, record_id ORDER BY run_id DESC, file_order DESC, line DESC) AS newest
   FROM pending p
 ),
+-- waiting for its person: until a version of the record reaches the lake
+waiting_for_person AS (
+  SELECT p.* FROM pending_latest p
+  WHERE newest = 1 AND p.reason <> 'future_date'
+    AND NOT EXISTS (SELECT 1 FROM signals s WHERE s.table_name = p.table_name AND s.record_id = p.record_id)
+),
+-- dated after an earlier run's as-of date: retried once this run's date reaches it, unless a
+-- later version of the record (a later run, or later in the same run's files) reached the lake
+dated_by_now AS (
+  SELECT p.* FROM pending_latest p
+  WHERE newest = 1 AND p.reason = 'future_date' AND p.future_on <= DATE '{as_of}'
+    AND NOT EXISTS (SELECT 1 FROM signals s WHERE s.table_name = p.table_name AND s.record_id = p.record_id
+                    AND (s.run_id > p.run_id OR (s.run_id = p.run_id AND (s.file > p.file OR (s.file = p.file AND s.line > p.line)))))
+),
 open_pending AS (
   SELECT {pending_cols}, 1 AS from_pending
-  FROM pending_latest p
-  WHERE newest = 1
-    AND NOT EXISTS (SELECT 1 FROM signals s WHERE s.table_name = p.table_name AND s.record_id = p.record_id)
+  FROM (SELECT * FROM waiting_for_person UNION ALL SELECT * FROM dated_by_now) p
 ),
 candidates AS (
   SELECT * FROM incoming

@@ -3,12 +3,16 @@
 //! Rows with only `name_hash` + `birth_date` + `gender` are linked to the single `person_key`
 //! seen with the same three (given, or made from `id_number`); none is `unlinkable`, more than
 //! one is `ambiguous_link`. Such rows wait in the lake's `pending` table and are retried on every
-//! run. A record whose `(table, record_id)` is known replaces the earlier version when it
-//! differs (a correction) and is a duplicate when it is identical. All of it is one SQL plan
-//! (`link.sql`, then `version.sql`); this module writes its result into the lake.
+//! run. So do rows quarantined as `future_date` (dated after their run's as-of date, valid
+//! otherwise): they are retried once a run's as-of date reaches their date, so that a mistyped
+//! as-of date loses no row. A retried row that is resolved leaves `pending`. A record whose
+//! `(table, record_id)` is known replaces the earlier version when it differs (a correction)
+//! and is a duplicate when it is identical. All of it is one SQL plan (`link.sql`, then
+//! `version.sql`); this module writes its result into the lake.
 
 use std::path::Path;
 
+use chrono::NaiveDate;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 use crate::error::Result;
@@ -16,6 +20,7 @@ use crate::lake::{self, Lake};
 
 const LINK_SQL: &str = include_str!("link.sql");
 const VERSION_SQL: &str = include_str!("version.sql");
+const WAITING_SQL: &str = include_str!("waiting.sql");
 const IDENTITY: [&str; 3] = ["person_key", "name_hash", "link_method"];
 
 /// The canonical columns without the problem columns, and without the identity ones.
@@ -28,8 +33,8 @@ fn column_lists() -> (Vec<String>, Vec<String>) {
     (plain, but_identity)
 }
 
-/// Step 1, with its column lists filled in.
-fn link_sql() -> String {
+/// Step 1, with its column lists and the run's as-of date filled in.
+fn link_sql(as_of: NaiveDate) -> String {
     let (plain, but_identity) = column_lists();
     let pending_cols: Vec<String> = plain
         .iter()
@@ -40,6 +45,7 @@ fn link_sql() -> String {
         .replace("{pending_cols}", &pending_cols.join(", "))
         .replace("{u_cols_but_identity}", &but_identity.iter().map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", "))
         .replace("{cols_but_identity}", &but_identity.join(", "))
+        .replace("{as_of}", &as_of.format("%Y-%m-%d").to_string())
 }
 
 /// Step 2, with its column lists filled in.
@@ -84,9 +90,10 @@ async fn materialise(ctx: &SessionContext, name: &str, sql: &str, path: &Path) -
     Ok(())
 }
 
-/// Runs the two resolve plans over `staging/*.parquet` and the lake, writing `linked.parquet`
-/// and `resolved.parquet` into the scratch folder. Returns the path of the latter.
-pub async fn resolve(ctx: &SessionContext, staging: &Path, scratch: &Path) -> Result<std::path::PathBuf> {
+/// Runs the two resolve plans over `staging/*.parquet` and the lake, as of `as_of` (the run's
+/// date, which decides which `future_date` rows of `pending` are retried), writing
+/// `linked.parquet` and `resolved.parquet` into the scratch folder. Returns the path of the latter.
+pub async fn resolve(ctx: &SessionContext, staging: &Path, scratch: &Path, as_of: NaiveDate) -> Result<std::path::PathBuf> {
     let _ = ctx.deregister_table("staged");
     let has_staged = std::fs::read_dir(staging).map(|d| d.count() > 0).unwrap_or(false);
     if has_staged {
@@ -100,7 +107,7 @@ pub async fn resolve(ctx: &SessionContext, staging: &Path, scratch: &Path) -> Re
         ctx.register_table("staged", std::sync::Arc::new(empty))?;
     }
     let t = std::time::Instant::now();
-    materialise(ctx, "linked", &link_sql(), &scratch.join("linked.parquet")).await?;
+    materialise(ctx, "linked", &link_sql(as_of), &scratch.join("linked.parquet")).await?;
     tracing::debug!(seconds = t.elapsed().as_secs_f64(), "linked");
     let out = scratch.join("resolved.parquet");
     materialise(ctx, "resolved", &version_sql(), &out).await?;
@@ -108,7 +115,8 @@ pub async fn resolve(ctx: &SessionContext, staging: &Path, scratch: &Path) -> Re
 }
 
 /// Writes the resolved records into the lake: replaced versions deleted, new versions appended
-/// as signals, new persons, pending and quarantined rows. Returns (signals written, persons added).
+/// as signals, new persons, pending rows (unlinkable, ambiguous and future-dated; retried rows
+/// that were resolved leave it) and quarantined rows. Returns (signals written, persons added).
 pub async fn write_lake(ctx: &SessionContext, lake: &Lake, run_id: &str) -> Result<(u64, u64)> {
     let run = crate::ingest::validate::lit(run_id);
     let replaced = ctx
@@ -161,10 +169,19 @@ pub async fn write_lake(ctx: &SessionContext, lake: &Lake, run_id: &str) -> Resu
             other => other.to_string(),
         })
         .collect();
+    let resolved_pending = ctx
+        .sql("SELECT DISTINCT table_name, record_id FROM resolved WHERE from_pending = 1 AND status <> 'quarantined'")
+        .await?;
+    if resolved_pending.clone().count().await? > 0 {
+        lake.delete_keys(ctx, lake::PENDING, resolved_pending).await?;
+    }
     let pending = ctx
         .sql(&format!(
-            "SELECT {}, {run} AS run_id FROM resolved WHERE status = 'quarantined' AND from_pending = 0",
-            pending_cols.join(", ")
+            "SELECT {}, {run} AS run_id FROM resolved WHERE status = 'quarantined' AND from_pending = 0
+             UNION ALL
+             SELECT {}, {run} AS run_id FROM staged WHERE reason = 'future_date'",
+            pending_cols.join(", "),
+            staged.join(", ")
         ))
         .await?;
     if pending.clone().count().await? > 0 {
@@ -183,4 +200,16 @@ pub async fn write_lake(ctx: &SessionContext, lake: &Lake, run_id: &str) -> Resu
         lake.append(ctx, lake::QUARANTINE, quarantine).await?;
     }
     Ok((written, added))
+}
+
+/// The rows still waiting in `pending` for their person or their date (`waiting.sql`); `ctx`
+/// has the lake registered.
+pub async fn waiting(ctx: &SessionContext) -> Result<u64> {
+    use datafusion::arrow::array::AsArray;
+    let batches = ctx.sql(WAITING_SQL).await?.collect().await?;
+    Ok(batches
+        .first()
+        .filter(|b| b.num_rows() > 0)
+        .map(|b| b.column(0).as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(0) as u64)
+        .unwrap_or(0))
 }

@@ -18,7 +18,8 @@ pub struct ManifestInput<'a> {
     pub plan: &'a Plan,
     pub model: &'a Model,
     pub lake_versions: &'a BTreeMap<String, i64>,
-    /// This run's inbox files (empty for `humiao score`).
+    /// The inbox files of the as-of date's quality report, ingested by this run or an earlier
+    /// one of the same date (empty for `humiao score`).
     pub input_files: &'a [FileReport],
     /// Every file the lake was made from: (file, sha256).
     pub lake_files: &'a [(String, String)],

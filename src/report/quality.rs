@@ -1,14 +1,29 @@
-//! The data-quality report of a run: `quality.json` for machines and `quality.xlsx` (Chinese)
-//! for the analyst. For every file: `rows_read = rows_accepted + rows_quarantined +
+//! The data-quality report of an as-of date: `quality.json` for machines and `quality.xlsx`
+//! (Chinese) for the analyst. For every file: `rows_read = rows_accepted + rows_quarantined +
 //! rows_duplicate`, with a count per quarantine reason.
+//!
+//! The report is rebuilt from the lake on every ingest ([`QualityReport::from_lake`]): it covers
+//! every file ingested for its as-of date, however many runs that took (a rerun after a failure
+//! or a second delivery the same day), plus the rejected and unrecognised files of the run that
+//! writes it (the lake does not remember those; every run looks at them again).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
+use chrono::NaiveDate;
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::prelude::SessionContext;
 use rust_xlsxwriter::{Format, FormatBorder, Workbook};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::ingest::read::{Encoding, Format as FileFormat};
 use crate::ingest::{FileReport, FileStatus};
+use crate::review::DecisionFile;
+
+const FILES_SQL: &str = include_str!("quality_files.sql");
+const ROWS_SQL: &str = include_str!("quality_rows.sql");
 
 /// A quarantined row as the analyst sees it: where, which column, why. Never a value.
 #[derive(Debug, Clone, Serialize)]
@@ -22,13 +37,15 @@ pub struct QuarantinedRow {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct QualityReport {
+    /// The run that wrote the report (the files may have been ingested by earlier runs of the date).
     pub run_id: String,
     pub as_of: String,
     pub pipeline: String,
     pub files: Vec<FileReport>,
-    /// Rows quarantined by an earlier run as unlinkable/ambiguous that this run could link.
+    /// Rows quarantined by an earlier run (unlinkable, ambiguous, or dated after that run's
+    /// as-of date) that the runs of this as-of date linked or, their date come, accepted.
     pub relinked_from_earlier_runs: u64,
-    /// Rows still waiting for their person after this run.
+    /// Rows still waiting in the lake for their person or their date after this run.
     pub pending_after_run: u64,
     pub totals: Totals,
     /// Reviewers' decision files (inbox/review/) read by this run.
@@ -50,10 +67,11 @@ pub struct Totals {
     pub rows_duplicate: u64,
 }
 
-impl QualityReport {
-    pub fn compute_totals(&mut self) {
+impl Totals {
+    /// The totals of `files` (decision files aside).
+    pub fn of(files: &[FileReport]) -> Totals {
         let mut t = Totals::default();
-        for f in &self.files {
+        for f in files {
             match f.status {
                 FileStatus::Accepted => t.files_accepted += 1,
                 FileStatus::Rejected(_) => t.files_rejected += 1,
@@ -66,7 +84,117 @@ impl QualityReport {
             t.rows_quarantined += f.rows_quarantined;
             t.rows_duplicate += f.rows_duplicate;
         }
-        self.totals = t;
+        t
+    }
+}
+
+impl QualityReport {
+    /// The report of `as_of` from the lake registered in `ctx` (this run committed): every file
+    /// that a committed run of `as_of` ingested, with its quarantined rows, plus what `scanned`
+    /// (this run's inbox) and `decisions` (this run's reviewers' files) hold that the lake does
+    /// not remember: rejected and unrecognised files, and decision files read before.
+    pub async fn from_lake(
+        ctx: &SessionContext,
+        run_id: &str,
+        as_of: NaiveDate,
+        pipeline: &str,
+        scanned: &[FileReport],
+        decisions: &[DecisionFile],
+        pending_after_run: u64,
+    ) -> Result<QualityReport> {
+        let day = as_of.format("%Y-%m-%d").to_string();
+        let mut files: Vec<FileReport> = Vec::new();
+        let mut decision_files: Vec<DecisionFile> = Vec::new();
+        let mut last: Option<(String, String)> = None;
+        for b in ctx.sql(&FILES_SQL.replace("{as_of}", &day)).await?.collect().await? {
+            let text = |i: usize| datafusion::arrow::compute::cast(b.column(i), &DataType::Utf8);
+            let int = |i: usize| datafusion::arrow::compute::cast(b.column(i), &DataType::Int64);
+            let (run, file, table, status, format, encoding, sha, of) = (text(0)?, text(1)?, text(2)?, text(3)?, text(4)?, text(5)?, text(6)?, text(7)?);
+            let (size, mtime, read, accepted, quarantined, duplicate) = (int(8)?, int(9)?, int(10)?, int(11)?, int(12)?, int(13)?);
+            let (reason, n) = (text(14)?, int(15)?);
+            let s = |a: &datafusion::arrow::array::ArrayRef, i: usize| a.is_valid(i).then(|| a.as_string::<i32>().value(i).to_string());
+            let u = |a: &datafusion::arrow::array::ArrayRef, i: usize| if a.is_valid(i) { a.as_primitive::<Int64Type>().value(i) } else { 0 };
+            for i in 0..b.num_rows() {
+                let key = (s(&run, i).unwrap_or_default(), s(&file, i).unwrap_or_default());
+                if s(&table, i).as_deref() == Some(crate::review::TABLE) {
+                    if last.as_ref() != Some(&key) {
+                        decision_files.push(DecisionFile {
+                            file: key.1.clone(),
+                            status: s(&status, i).unwrap_or_default(),
+                            detail: None,
+                            rows_read: u(&read, i) as u64,
+                            rows_accepted: u(&accepted, i) as u64,
+                            rows_quarantined: u(&quarantined, i) as u64,
+                        });
+                    }
+                    last = Some(key);
+                    continue;
+                }
+                if last.as_ref() != Some(&key) {
+                    let status = match s(&status, i).as_deref() {
+                        Some("duplicate_file") => FileStatus::DuplicateFile(s(&of, i).unwrap_or_default()),
+                        _ => FileStatus::Accepted,
+                    };
+                    files.push(FileReport {
+                        file: key.1.clone(),
+                        table: s(&table, i),
+                        status,
+                        format: s(&format, i).and_then(|f| FileFormat::from_name(&f)),
+                        encoding: s(&encoding, i).and_then(|e| Encoding::from_name(&e)),
+                        sha256: s(&sha, i).filter(|h| !h.is_empty()),
+                        rows_read: u(&read, i) as u64,
+                        rows_accepted: u(&accepted, i) as u64,
+                        rows_quarantined: u(&quarantined, i) as u64,
+                        rows_duplicate: u(&duplicate, i) as u64,
+                        quarantined_by_reason: BTreeMap::new(),
+                        file_order: -1,
+                        size: u(&size, i) as u64,
+                        mtime: u(&mtime, i),
+                    });
+                }
+                if let (Some(r), Some(f)) = (s(&reason, i), files.last_mut()) {
+                    f.quarantined_by_reason.insert(r, u(&n, i) as u64);
+                }
+                last = Some(key);
+            }
+        }
+        // What this run found that the lake does not remember, in the order of the scan.
+        files.extend(scanned.iter().filter(|f| matches!(f.status, FileStatus::Rejected(_) | FileStatus::Unrecognised(_) | FileStatus::Skipped(_))).cloned());
+        files.sort_by(|a, b| (&a.table, &a.file).cmp(&(&b.table, &b.file)));
+        let remembered: Vec<String> = decision_files.iter().map(|d| d.file.clone()).collect();
+        decision_files.extend(
+            decisions
+                .iter()
+                .filter(|d| d.status == "rejected" || (d.status == "duplicate_file" && !remembered.contains(&d.file)))
+                .cloned(),
+        );
+        decision_files.sort_by(|a, b| a.file.cmp(&b.file));
+
+        let relinked = ctx
+            .sql(&format!("SELECT CAST(coalesce(sum(rows_relinked), 0) AS BIGINT) FROM runs WHERE as_of = '{day}'"))
+            .await?
+            .collect()
+            .await?;
+        let relinked = relinked.first().filter(|b| b.num_rows() > 0).map(|b| b.column(0).as_primitive::<Int64Type>().value(0) as u64).unwrap_or(0);
+
+        let mut report = QualityReport {
+            run_id: run_id.to_string(),
+            as_of: day.clone(),
+            pipeline: pipeline.to_string(),
+            files,
+            relinked_from_earlier_runs: relinked,
+            pending_after_run,
+            totals: Totals::default(),
+            decision_files,
+            quarantined_rows: quarantined_rows(ctx, &day).await?,
+        };
+        report.compute_totals();
+        report.totals.files_rejected += report.decision_files.iter().filter(|f| f.status == "rejected").count() as u64;
+        Ok(report)
+    }
+
+    pub fn compute_totals(&mut self) {
+        self.totals = Totals::of(&self.files);
     }
 
     pub fn write(&self, dir: &Path) -> Result<()> {
@@ -157,6 +285,28 @@ impl QualityReport {
         book.save(path).map_err(|e| Error::writing(path, e))?;
         Ok(())
     }
+}
+
+/// Every row quarantined from the files ingested for `day` (`quality_rows.sql`).
+async fn quarantined_rows(ctx: &SessionContext, day: &str) -> Result<Vec<QuarantinedRow>> {
+    let sql = ROWS_SQL.replace("{as_of}", day).replace("{decisions}", crate::review::TABLE);
+    let mut out = Vec::new();
+    for b in ctx.sql(&sql).await?.collect().await? {
+        let text = |i: usize| datafusion::arrow::compute::cast(b.column(i), &DataType::Utf8);
+        let (file, column, reason, rid) = (text(0)?, text(2)?, text(3)?, text(4)?);
+        let line = datafusion::arrow::compute::cast(b.column(1), &DataType::Int64)?;
+        let line = line.as_primitive::<Int64Type>();
+        for i in 0..b.num_rows() {
+            out.push(QuarantinedRow {
+                file: file.as_string::<i32>().value(i).to_string(),
+                line: line.value(i),
+                column: column.as_string::<i32>().value(i).to_string(),
+                reason: reason.as_string::<i32>().value(i).to_string(),
+                record_id: rid.is_valid(i).then(|| rid.as_string::<i32>().value(i).to_string()),
+            });
+        }
+    }
+    Ok(out)
 }
 
 pub fn reason_label(reason: &str) -> &'static str {

@@ -6,6 +6,8 @@ use std::process::Command;
 
 use datafusion::arrow::util::display::array_value_to_string;
 
+/// The as-of date of the tests (and of the demo samples). Tests run on any later day, so every
+/// run they make passes `--allow-as-of-far` ([`pipeline_args`]).
 pub const AS_OF: &str = "2026-11-24";
 
 /// Headers of extracts whose only identity column is `person_key`.
@@ -105,6 +107,42 @@ pub fn file_entry<'a>(q: &'a serde_json::Value, file: &str) -> &'a serde_json::V
     q["files"].as_array().unwrap().iter().find(|f| f["file"] == file).unwrap_or_else(|| panic!("{file} not in the quality report"))
 }
 
+/// Copies the folder `from` to `to`, recursively.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+/// The demo samples (`data-samples/`: inbox and reference, a county of 3,000 youths as of
+/// [`AS_OF`]) copied under `dir`, with a key file holding the demo key. Returns the key file.
+pub fn demo_samples(dir: &Path) -> PathBuf {
+    copy_tree(&root().join("data-samples/inbox"), &dir.join("inbox"));
+    copy_tree(&root().join("data-samples/reference"), &dir.join("reference"));
+    key_file(dir, humiao::pseudo::DEMO_KEY)
+}
+
+/// `humiao <command>` of the demo pipeline on `dir` (inbox, reference, lake, out under it) as
+/// of `as_of`, with `extra` flags, and without `--allow-as-of-far` unless `extra` has it.
+pub fn strict(command: &str, dir: &Path, key: &Path, as_of: &str, extra: &[&str]) -> Run {
+    let mut args = pipeline_args(command, &root().join("pipelines/demo.toml"), dir, &dir.join("lake"), &dir.join("out"), key, as_of, None);
+    args.retain(|a| a != "--allow-as-of-far");
+    args.extend(extra.iter().map(|a| a.to_string()));
+    humiao(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// Today in China, `days` days on (negative: before), as YYYY-MM-DD.
+pub fn china_today_plus(days: i64) -> String {
+    ((chrono::Utc::now() + chrono::Duration::hours(8)).date_naive() + chrono::Duration::days(days)).to_string()
+}
+
 /// Writes a CSV file (UTF-8) with the given lines.
 pub fn write_csv(path: &Path, lines: &[&str]) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -155,7 +193,8 @@ pub fn pipeline_at(command: &str, dir: &Path, lake: &Path, out: &Path, key: &Pat
     humiao(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
-/// The flags of `humiao <command>` with the pipeline file `pipeline` and every location given.
+/// The flags of `humiao <command>` with the pipeline file `pipeline` and every location given,
+/// and `--allow-as-of-far` (the tests' dates are fixed, the day they run is not).
 #[allow(clippy::too_many_arguments)]
 pub fn pipeline_args(
     command: &str,
@@ -184,6 +223,7 @@ pub fn pipeline_args(
         s(key),
         "--as-of".into(),
         as_of.into(),
+        "--allow-as-of-far".into(),
     ];
     if let Some(m) = model {
         args.push("--model".into());

@@ -72,7 +72,7 @@ pub async fn score(plan: &Plan) -> Result<RunResult> {
     let _lock = LakeLock::acquire(&plan.lake, "humiao score")?;
     let audit = AuditLog::open(&plan.lake)?;
     audited(&audit, "score", plan, async {
-        let model = Model::load(&plan.model, &plan.codebook, &plan.tables)?;
+        let model = load_model(plan).await?;
         let started = Instant::now();
         let scored = score_stage(plan, &model).await?;
         let result = finish(plan, &model, None, scored, started)?;
@@ -86,8 +86,9 @@ pub async fn run(plan: &Plan) -> Result<RunResult> {
     let _lock = LakeLock::acquire(&plan.lake, "humiao run")?;
     let audit = AuditLog::open(&plan.lake)?;
     audited(&audit, "run", plan, async {
-        // The model is read first: a broken model file stops the run before the lake changes.
-        let model = Model::load(&plan.model, &plan.codebook, &plan.tables)?;
+        // The model is read and planned first: a broken model file stops the run before the
+        // lake changes.
+        let model = load_model(plan).await?;
         let started = Instant::now();
         let ingested = ingest_stage(plan).await?;
         let scored = score_stage(plan, &model).await?;
@@ -95,6 +96,14 @@ pub async fn run(plan: &Plan) -> Result<RunResult> {
         after_run(&audit, result)
     })
     .await
+}
+
+/// Reads the model file and plans every SQL expression it holds (nothing runs), so that a typo
+/// is a configuration error naming the fact or rule, found before the lake changes.
+async fn load_model(plan: &Plan) -> Result<Model> {
+    let model = Model::load(&plan.model, &plan.codebook, &plan.tables)?;
+    crate::score::check::check(&model).await?;
+    Ok(model)
 }
 
 /// Records a run's start and its end (finished, with a summary, or failed, with the error) in

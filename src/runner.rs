@@ -53,9 +53,9 @@ fn new_run_id() -> String {
 /// `humiao ingest`: reads every new inbox file into the lake and writes the quality report.
 pub async fn ingest(plan: &Plan) -> Result<IngestResult> {
     let _lock = LakeLock::acquire(&plan.lake, "humiao ingest")?;
-    let audit = AuditLog::open(&plan.lake)?;
+    let (pseudo, audit) = open_keyed(plan)?;
     audited(&audit, "ingest", plan, async {
-        let result = ingest_stage(plan).await?;
+        let result = ingest_stage(plan, &pseudo).await?;
         write_outputs(&result.out_dir, |dir| result.report.write(dir))?;
         audit_decisions(&audit, &result.report)?;
         audit_outputs(&audit, &result.out_dir)?;
@@ -70,7 +70,7 @@ pub async fn ingest(plan: &Plan) -> Result<IngestResult> {
 /// `plan.as_of`, from the lake.
 pub async fn score(plan: &Plan) -> Result<RunResult> {
     let _lock = LakeLock::acquire(&plan.lake, "humiao score")?;
-    let audit = AuditLog::open(&plan.lake)?;
+    let (_, audit) = open_keyed(plan)?;
     audited(&audit, "score", plan, async {
         let model = load_model(plan).await?;
         let started = Instant::now();
@@ -84,18 +84,27 @@ pub async fn score(plan: &Plan) -> Result<RunResult> {
 /// `humiao run`: ingest, then score, then every output in one move.
 pub async fn run(plan: &Plan) -> Result<RunResult> {
     let _lock = LakeLock::acquire(&plan.lake, "humiao run")?;
-    let audit = AuditLog::open(&plan.lake)?;
+    let (pseudo, audit) = open_keyed(plan)?;
     audited(&audit, "run", plan, async {
         // The model is read and planned first: a broken model file stops the run before the
         // lake changes.
         let model = load_model(plan).await?;
         let started = Instant::now();
-        let ingested = ingest_stage(plan).await?;
+        let ingested = ingest_stage(plan, &pseudo).await?;
         let scored = score_stage(plan, &model).await?;
         let result = finish(plan, &model, Some(ingested), scored, started)?;
         after_run(&audit, result)
     })
     .await
+}
+
+/// Reads the key file, refuses a key other than the lake's (before anything in the lake changes)
+/// and opens the lake's audit log.
+fn open_keyed(plan: &Plan) -> Result<(Pseudonymiser, AuditLog)> {
+    let pseudo = Pseudonymiser::from_key_file(&plan.key_file)?;
+    crate::ops::key_fingerprint::check_or_record(&plan.lake, &pseudo, &plan.key_file)?;
+    let audit = AuditLog::open(&plan.lake)?;
+    Ok((pseudo, audit))
 }
 
 /// Reads the model file and plans every SQL expression it holds (nothing runs), so that a typo
@@ -369,18 +378,18 @@ async fn commit_run(
     Ok(())
 }
 
-/// Ingests the new inbox files into the lake; the quality report is returned, not written.
-pub async fn ingest_stage(plan: &Plan) -> Result<IngestResult> {
+/// Ingests the new inbox files into the lake, pseudonymising with `pseudo`; the quality report is
+/// returned, not written.
+pub async fn ingest_stage(plan: &Plan, pseudo: &Pseudonymiser) -> Result<IngestResult> {
     let started = Instant::now();
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let pseudo = Pseudonymiser::from_key_file(&plan.key_file)?;
     let townships: Vec<String> = ingest::reference::load_townships(&plan.reference)?.into_iter().map(|t| t.code).collect();
     let lake = Lake::new(&plan.lake)?;
     let run_id = new_run_id();
     let scratch = lake.scratch(&run_id);
     std::fs::create_dir_all(&scratch).map_err(|e| Error::io(&scratch, e))?;
     let ctx = crate::session::new_session(Some(&scratch))?;
-    let result = ingest_in(plan, &pseudo, &townships, &lake, &run_id, &scratch, &ctx, &started_at).await;
+    let result = ingest_in(plan, pseudo, &townships, &lake, &run_id, &scratch, &ctx, &started_at).await;
     let _ = std::fs::remove_dir_all(&scratch);
     let _ = std::fs::remove_dir(lake.root().join("_scratch"));
     crate::session::release_memory();

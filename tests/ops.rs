@@ -1,5 +1,5 @@
-//! Nightly operations through the binary: a lake in use by another run, the audit log's
-//! verification, and the scheduler.
+//! Nightly operations through the binary: a lake in use by another run, one key per lake, the
+//! audit log's verification, and the scheduler.
 
 mod common;
 
@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use humiao::ops::audit::{AUDIT_FILE, AuditLog};
+use humiao::ops::key_fingerprint::FINGERPRINT_FILE;
 use humiao::ops::lock::LOCK_FILE;
-use humiao::pseudo::DEMO_KEY;
+use humiao::pseudo::{DEMO_KEY, Pseudonymiser};
 
 fn s(p: &Path) -> String {
     p.to_string_lossy().into_owned()
@@ -170,4 +171,52 @@ fn a_bad_schedule_is_a_usage_error_naming_it() {
     let run = humiao(&["schedule", "--pipeline", &pipeline, "--at", "0 30 2 * * *", "--tz", "Mars/Olympus", "--max-runs", "1"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("`Mars/Olympus` is not a time zone"), "{}", run.stderr);
+}
+
+/// The demo samples (data-samples/) with the lake and outputs under `dir`.
+fn samples_at(command: &str, dir: &Path, key: &Path) -> Run {
+    let samples = root().join("data-samples");
+    pipeline_at(command, &samples, &dir.join("lake"), &dir.join("out"), key, AS_OF, None)
+}
+
+fn demo_key() -> std::path::PathBuf {
+    root().join("data-samples/demo-county.key")
+}
+
+/// Every file under `dir` with its bytes.
+fn snapshot(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    files_under(dir).into_iter().map(|p| (p.clone(), std::fs::read(&p).unwrap())).collect()
+}
+
+#[test]
+fn a_run_with_another_key_is_refused_before_the_lake_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let lake = dir.join("lake");
+    let first = samples_at("ingest", dir, &demo_key());
+    assert!(matches!(first.code, 0 | 3), "{}", first.stderr);
+    let recorded = std::fs::read_to_string(lake.join(FINGERPRINT_FILE)).unwrap();
+    let demo = Pseudonymiser::new(DEMO_KEY.as_bytes());
+    assert!(recorded.contains(&humiao::ops::key_fingerprint::fingerprint(&demo)) && !recorded.contains(DEMO_KEY), "{recorded}");
+    let versions = lake_query(&lake, "SELECT count(*) FROM runs");
+    let before = snapshot(&lake);
+
+    let other = key_file(dir, "another-county-key-of-the-same-county");
+    for command in ["run", "ingest", "score"] {
+        let refused = samples_at(command, dir, &other);
+        assert_eq!(refused.code, 2, "{command}: {}", refused.stderr);
+        let want = format!("the key in {} differs from the one the lake {} was made with", s(&other), s(&lake));
+        assert!(refused.stderr.contains(&want) && refused.stderr.contains("Re-keying a lake"), "{command}: {}", refused.stderr);
+        assert!(!refused.stderr.contains("another-county-key"), "the key itself is never shown: {}", refused.stderr);
+    }
+    assert!(snapshot(&lake) == before, "a refused run changed the lake");
+    assert_eq!(lake_query(&lake, "SELECT count(*) FROM runs"), versions);
+
+    // A lake made before fingerprints adopts the key of the run that finds it, with a warning.
+    std::fs::remove_file(lake.join(FINGERPRINT_FILE)).unwrap();
+    let adopted = samples_at("ingest", dir, &demo_key());
+    assert!(matches!(adopted.code, 0 | 3), "{}", adopted.stderr);
+    assert!(adopted.stderr.contains("the lake has data but no key fingerprint"), "{}", adopted.stderr);
+    assert_eq!(std::fs::read_to_string(lake.join(FINGERPRINT_FILE)).unwrap().len(), recorded.len());
+    assert_eq!(samples_at("ingest", dir, &other).code, 2);
 }

@@ -55,7 +55,7 @@ pub async fn ingest(plan: &Plan) -> Result<IngestResult> {
     let _lock = LakeLock::acquire(&plan.lake, "humiao ingest")?;
     let (pseudo, audit) = open_keyed(plan)?;
     audited(&audit, "ingest", plan, async {
-        let result = ingest_stage(plan, &pseudo).await?;
+        let result = ingest_stage(plan, &pseudo, &audit).await?;
         write_outputs(&result.out_dir, |dir| result.report.write(dir))?;
         audit_decisions(&audit, &result.report)?;
         audit_outputs(&audit, &result.out_dir)?;
@@ -74,7 +74,7 @@ pub async fn score(plan: &Plan) -> Result<RunResult> {
     audited(&audit, "score", plan, async {
         let model = load_model(plan).await?;
         let started = Instant::now();
-        let scored = score_stage(plan, &model).await?;
+        let scored = score_stage(plan, &model, &audit).await?;
         let result = finish(plan, &model, None, scored, started)?;
         after_run(&audit, result)
     })
@@ -90,8 +90,8 @@ pub async fn run(plan: &Plan) -> Result<RunResult> {
         // lake changes.
         let model = load_model(plan).await?;
         let started = Instant::now();
-        let ingested = ingest_stage(plan, &pseudo).await?;
-        let scored = score_stage(plan, &model).await?;
+        let ingested = ingest_stage(plan, &pseudo, &audit).await?;
+        let scored = score_stage(plan, &model, &audit).await?;
         let result = finish(plan, &model, Some(ingested), scored, started)?;
         after_run(&audit, result)
     })
@@ -99,11 +99,11 @@ pub async fn run(plan: &Plan) -> Result<RunResult> {
 }
 
 /// Reads the key file, refuses a key other than the lake's (before anything in the lake changes)
-/// and opens the lake's audit log.
+/// and opens the lake's audit log, chained under a key derived from it.
 fn open_keyed(plan: &Plan) -> Result<(Pseudonymiser, AuditLog)> {
     let pseudo = Pseudonymiser::from_key_file(&plan.key_file)?;
     crate::ops::key_fingerprint::check_or_record(&plan.lake, &pseudo, &plan.key_file)?;
-    let audit = AuditLog::open(&plan.lake)?;
+    let audit = AuditLog::open(&plan.lake, &pseudo)?;
     Ok((pseudo, audit))
 }
 
@@ -193,8 +193,8 @@ pub struct RunResult {
 }
 
 /// Scores `plan.as_of` in its own session (spilling into the lake's scratch folder) and commits
-/// the scoring as a run.
-async fn score_stage(plan: &Plan, model: &Model) -> Result<Evaluated> {
+/// the scoring as a run; the commit anchors `audit`'s last entry.
+async fn score_stage(plan: &Plan, model: &Model, audit: &AuditLog) -> Result<Evaluated> {
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let lake = Lake::new(&plan.lake)?;
     let run_id = format!("{}-score", new_run_id());
@@ -221,7 +221,7 @@ async fn score_stage(plan: &Plan, model: &Model) -> Result<Evaluated> {
         let trend = crate::score::trend::trend(&ctx, plan, model, &lake, &run_id).await?;
         stage.finish(trend.counts.len() as u64);
         checkpoint("trend");
-        commit_run(&ctx, &lake, &run_id, plan, &started_at, 0, 0).await?;
+        commit_run(&ctx, &lake, &run_id, plan, &started_at, (0, 0), audit).await?;
         lake.commit()?;
         Ok::<_, Error>(Evaluated { scored, trend, lake_versions: versions })
     }
@@ -353,21 +353,28 @@ pub fn checkpoint(name: &str) {
     }
 }
 
-/// Records a finished run in the lake's `runs` table: its rows are now committed.
+/// Records a finished run in the lake's `runs` table: its rows are now committed. The row anchors
+/// the audit log's last entry (its seq and hash), so that `humiao audit verify` finds a log cut
+/// shorter than the lake says.
 async fn commit_run(
     ctx: &SessionContext,
     lake: &Lake,
     run_id: &str,
     plan: &Plan,
     started_at: &str,
-    files_ingested: u64,
-    rows_read: u64,
+    (files_ingested, rows_read): (u64, u64),
+    audit: &AuditLog,
 ) -> Result<()> {
     use crate::ingest::validate::lit;
     let finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (audit_seq, audit_hash) = match audit.last()? {
+        Some((seq, hash)) => (seq.to_string(), lit(&hash)),
+        None => ("CAST(NULL AS BIGINT)".into(), "CAST(NULL AS VARCHAR)".into()),
+    };
     let df = ctx
         .sql(&format!(
-            "SELECT {} AS run_id, {} AS as_of, {} AS started_at, {} AS finished_at, {files_ingested} AS files_ingested, {rows_read} AS rows_read",
+            "SELECT {} AS run_id, {} AS as_of, {} AS started_at, {} AS finished_at, {files_ingested} AS files_ingested, {rows_read} AS rows_read,
+                    {audit_seq} AS audit_seq, {audit_hash} AS audit_hash",
             lit(run_id),
             lit(&plan.as_of.to_string()),
             lit(started_at),
@@ -379,8 +386,8 @@ async fn commit_run(
 }
 
 /// Ingests the new inbox files into the lake, pseudonymising with `pseudo`; the quality report is
-/// returned, not written.
-pub async fn ingest_stage(plan: &Plan, pseudo: &Pseudonymiser) -> Result<IngestResult> {
+/// returned, not written. The commit anchors `audit`'s last entry.
+pub async fn ingest_stage(plan: &Plan, pseudo: &Pseudonymiser, audit: &AuditLog) -> Result<IngestResult> {
     let started = Instant::now();
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let townships: Vec<String> = ingest::reference::load_townships(&plan.reference)?.into_iter().map(|t| t.code).collect();
@@ -389,7 +396,7 @@ pub async fn ingest_stage(plan: &Plan, pseudo: &Pseudonymiser) -> Result<IngestR
     let scratch = lake.scratch(&run_id);
     std::fs::create_dir_all(&scratch).map_err(|e| Error::io(&scratch, e))?;
     let ctx = crate::session::new_session(Some(&scratch))?;
-    let result = ingest_in(plan, pseudo, &townships, &lake, &run_id, &scratch, &ctx, &started_at).await;
+    let result = ingest_in(plan, pseudo, &townships, &lake, &run_id, &scratch, &ctx, &started_at, audit).await;
     let _ = std::fs::remove_dir_all(&scratch);
     let _ = std::fs::remove_dir(lake.root().join("_scratch"));
     crate::session::release_memory();
@@ -417,6 +424,7 @@ async fn ingest_in(
     scratch: &std::path::Path,
     ctx: &SessionContext,
     started_at: &str,
+    audit: &AuditLog,
 ) -> Result<IngestResult> {
     let t = Instant::now();
     lake.recover(ctx).await?;
@@ -544,7 +552,7 @@ async fn ingest_in(
         report.totals.files_rejected += report.decision_files.iter().filter(|f| f.status == "rejected").count() as u64;
     }
     checkpoint("ingest_written");
-    commit_run(ctx, lake, run_id, plan, started_at, report.totals.files_accepted, report.totals.rows_read).await?;
+    commit_run(ctx, lake, run_id, plan, started_at, (report.totals.files_accepted, report.totals.rows_read), audit).await?;
     lake.commit()?;
     tracing::info!(signals_written, persons_added, seconds = t.elapsed().as_secs_f64(), "lake written");
 

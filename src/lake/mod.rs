@@ -7,7 +7,7 @@
 //! | `pending` | a valid row whose person is not known yet, retried on every run |
 //! | `quarantine` | a rejected row: file, line, column, reason (never a value) |
 //! | `files` | an ingested inbox file, with its content hash and row accounting |
-//! | `runs` | a completed run; rows of any other run are debris of a crash |
+//! | `runs` | a completed run (and the audit log entry it anchors); rows of any other run are debris of a crash |
 //! | `scores` | the risk list of each scored as-of date (the history changes are read from) |
 //! | `trends` | each run's monthly counts (month end, measure, key, people) |
 //! | `decisions` | a reviewer's decision on a person for a unit (the note's text is not kept) |
@@ -144,7 +144,18 @@ pub fn schema_of(table: &str) -> SchemaRef {
             int64("rows_quarantined"),
             int64("rows_duplicate"),
         ],
-        RUNS => vec![utf8("run_id"), utf8("as_of"), utf8("started_at"), utf8("finished_at"), int64("files_ingested"), int64("rows_read")],
+        // audit_seq, audit_hash: the last audit log entry written before the run committed (see
+        // ops::audit, "The head").
+        RUNS => vec![
+            utf8("run_id"),
+            utf8("as_of"),
+            utf8("started_at"),
+            utf8("finished_at"),
+            int64("files_ingested"),
+            int64("rows_read"),
+            int64("audit_seq"),
+            utf8("audit_hash"),
+        ],
         SCORES => vec![
             date("as_of"),
             utf8("person_key"),
@@ -240,7 +251,9 @@ impl Lake {
         Ok(versions)
     }
 
-    /// Appends the rows of `df` to `table` in one commit; returns the new version.
+    /// Appends the rows of `df` to `table` in one commit; returns the new version. The table's
+    /// schema takes any column [`schema_of`] has gained since it was made (merge), so lakes of
+    /// older versions accept the new columns; their old rows read NULL there.
     pub async fn append(&self, ctx: &SessionContext, table: &str, df: DataFrame) -> Result<i64> {
         let started = std::time::Instant::now();
         let t = match self.open(table).await? {
@@ -257,6 +270,7 @@ impl Lake {
             .with_input_plan(df.logical_plan().clone())
             .with_session_state(Arc::new(ctx.state()))
             .with_save_mode(SaveMode::Append)
+            .with_schema_mode(deltalake::operations::write::SchemaMode::Merge)
             .await?;
         tracing::debug!(table, seconds = started.elapsed().as_secs_f64(), "appended");
         Ok(t.version().map(|v| v as i64).unwrap_or(-1))

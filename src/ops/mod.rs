@@ -1,7 +1,7 @@
 //! Operations for nightly unattended runs: one run at a time per lake ([`lock`]), one
-//! pseudonymisation key per lake ([`key_fingerprint`]), an append-only hash-chained audit log of
-//! what the runs did ([`audit`]), and the long-lived scheduler that starts a run at the hours a
-//! cron expression names ([`schedule`]).
+//! pseudonymisation key per lake ([`key_fingerprint`]), an append-only audit log of what the
+//! runs did, chained under a key ([`audit`]), and the long-lived scheduler that starts a run at
+//! the hours a cron expression names ([`schedule`]).
 
 use std::path::Path;
 

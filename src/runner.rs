@@ -75,7 +75,8 @@ pub async fn score(plan: &Plan) -> Result<RunResult> {
         let model = load_model(plan).await?;
         let started = Instant::now();
         let scored = score_stage(plan, &model, &audit).await?;
-        let result = finish(plan, &model, None, scored, started)?;
+        let purges = recorded_purges(&audit)?;
+        let result = finish(plan, &model, None, scored, &purges, started)?;
         after_run(&audit, result)
     })
     .await
@@ -92,7 +93,8 @@ pub async fn run(plan: &Plan) -> Result<RunResult> {
         let started = Instant::now();
         let ingested = ingest_stage(plan, &pseudo, &audit).await?;
         let scored = score_stage(plan, &model, &audit).await?;
-        let result = finish(plan, &model, Some(ingested), scored, started)?;
+        let purges = recorded_purges(&audit)?;
+        let result = finish(plan, &model, Some(ingested), scored, &purges, started)?;
         after_run(&audit, result)
     })
     .await
@@ -113,6 +115,26 @@ async fn load_model(plan: &Plan) -> Result<Model> {
     let model = Model::load(&plan.model, &plan.codebook, &plan.tables)?;
     crate::score::check::check(&model).await?;
     Ok(model)
+}
+
+/// The purges the audit log records since the last finished `run` or `score` (a purge by a run
+/// that was killed after it included), for the manifest.
+fn recorded_purges(audit: &AuditLog) -> Result<Vec<crate::report::manifest::Purge>> {
+    let entries = audit.entries()?;
+    let scoring = |e: &crate::ops::audit::Entry| {
+        e.kind == "run_finished" && matches!(e.detail["command"].as_str(), Some("run" | "score"))
+    };
+    let since = entries.iter().rposition(scoring).map_or(0, |i| i + 1);
+    Ok(entries[since..]
+        .iter()
+        .filter(|e| e.kind == "purge")
+        .map(|e| crate::report::manifest::Purge {
+            seq: e.seq,
+            persons: e.detail["persons"].as_u64().unwrap_or(0),
+            files_removed: e.detail["files_removed"].as_u64().unwrap_or(0),
+            cutoff: e.detail["cutoff"].as_str().map(String::from),
+        })
+        .collect())
 }
 
 /// Records a run's start and its end (finished, with a summary, or failed, with the error) in
@@ -153,16 +175,14 @@ fn audit_decisions(audit: &AuditLog, report: &QualityReport) -> Result<()> {
     Ok(())
 }
 
-/// Records every output file of a run (with its SHA-256), and a purge if there was one.
+/// Records every output file of a run (with its SHA-256). (A purge is recorded as soon as it is
+/// done, by the scoring stage.)
 fn after_run(audit: &AuditLog, result: RunResult) -> Result<(RunResult, serde_json::Value)> {
     if let Some(i) = &result.ingest {
         audit_decisions(audit, &i.report)?;
     }
     audit_outputs(audit, &result.out_dir)?;
     let n = |k: &str| result.counts.get(k).copied().unwrap_or(0);
-    if n("persons_purged") > 0 {
-        audit.append("purge", serde_json::json!({ "persons": n("persons_purged"), "files_removed": n("lake_files_vacuumed") }))?;
-    }
     let summary = serde_json::json!({
         "exit_code": result.outcome.exit_code(),
         "persons_listed": n("persons_listed"),
@@ -193,7 +213,7 @@ pub struct RunResult {
 }
 
 /// Scores `plan.as_of` in its own session (spilling into the lake's scratch folder) and commits
-/// the scoring as a run; the commit anchors `audit`'s last entry.
+/// the scoring as a run. A purge is written to the audit log as soon as it is done.
 async fn score_stage(plan: &Plan, model: &Model, audit: &AuditLog) -> Result<Evaluated> {
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let lake = Lake::new(&plan.lake)?;
@@ -208,6 +228,13 @@ async fn score_stage(plan: &Plan, model: &Model, audit: &AuditLog) -> Result<Eva
         // and its vacuum must not remove files a rollback of this run would need.
         let cutoff = crate::retention::purge_cutoff(plan.as_of, model.max_age_years as u32, plan.retention.grace_days);
         let (purged, files_removed) = crate::retention::purge(&ctx, &lake, cutoff).await?;
+        if purged > 0 || files_removed > 0 {
+            audit.append(
+                "purge",
+                serde_json::json!({ "persons": purged, "files_removed": files_removed, "cutoff": cutoff.to_string(), "run_id": run_id }),
+            )?;
+        }
+        checkpoint("purged");
         let versions = lake.register_all(&ctx).await?;
         lake.begin(&run_id).await?;
         let stage = Stage::start("score the as-of date", None);
@@ -244,6 +271,7 @@ fn finish(
     model: &Model,
     ingested: Option<IngestResult>,
     evaluated: Evaluated,
+    purges: &[crate::report::manifest::Purge],
     started: Instant,
 ) -> Result<RunResult> {
     let Evaluated { scored, trend, lake_versions } = evaluated;
@@ -309,6 +337,7 @@ fn finish(
             previous_as_of: scored.previous_as_of,
             counts: &counts,
             timings: &timings,
+            purges,
         };
         let run_hash = crate::report::manifest::run_hash(&manifest)?;
         let townships = crate::ingest::reference::load_townships(&plan.reference)?;

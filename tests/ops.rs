@@ -1,5 +1,6 @@
 //! Nightly operations through the binary: a lake in use by another run, one key per lake, the
-//! audit log's verification (a changed, cut, emptied or re-chained log), and the scheduler.
+//! audit log's verification (a changed, cut, emptied or re-chained log; a purge by a killed
+//! run), and the scheduler.
 
 mod common;
 
@@ -327,4 +328,41 @@ fn a_cut_emptied_or_rechained_audit_log_is_found() {
         "audit log broken at entry 2 (line 2): its hash does not match its content under the lake's key",
         true,
     );
+}
+
+#[test]
+fn a_purge_by_a_run_killed_right_after_it_reaches_the_audit_log_and_the_reruns_manifest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    townships(dir);
+    let key = key_file(dir, DEMO_KEY);
+    // Born 2006-01-01: purged from 2025-01-01 on (18 years and a grace of 365 days).
+    let header = "person_key,birth_date,gender,township_code,record_id,occurred_on,role,behaviour_code,disposition";
+    write_csv(
+        &dir.join("inbox/police/police_incidents_2024-05-01.csv"),
+        &[header, &format!("{},2006-01-01,1,431102001,P1,2024-03-01,S,S01,", pk(1)), &format!("{},2012-03-03,1,431102002,P2,2024-03-01,S,S01,", pk(2))],
+    );
+    let (lake, out) = (dir.join("lake"), dir.join("out"));
+    let args = |as_of: &str| pipeline_args("run", &root().join("pipelines/demo.toml"), dir, &lake, &out, &key, as_of, None);
+    let run = |as_of: &str, env: &[(&str, &str)]| humiao_with_env(&args(as_of).iter().map(String::as_str).collect::<Vec<_>>(), env);
+    assert_eq!(run("2024-06-01", &[]).code, 0);
+    let killed = run(AS_OF, &[("HUMIAO_KILL_AT", "purged")]);
+    assert_eq!(killed.code, -1, "the run should have been killed: {}", killed.stderr);
+    assert_eq!(lake_query(&lake, &format!("SELECT count(*) FROM signals WHERE person_key = '{}'", pk(1))), vec![vec!["0".to_string()]]);
+    let log = std::fs::read_to_string(lake.join(AUDIT_FILE)).unwrap();
+    let purge: serde_json::Value = log.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).find(|e| e["kind"] == "purge").expect("the purge is in the audit log");
+    assert_eq!((purge["detail"]["persons"].as_u64(), purge["detail"]["cutoff"].as_str()), (Some(1), Some("2007-11-24")));
+
+    let rerun = run(AS_OF, &[]);
+    assert_eq!(rerun.code, 0, "{}", rerun.stderr);
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join(AS_OF).join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["row_counts"]["persons_purged"], 0, "the rerun found nothing left to purge");
+    let purges = manifest["purges"].as_array().expect("the manifest lists the purges");
+    assert_eq!(purges.len(), 1, "{purges:?}");
+    assert_eq!((&purges[0]["seq"], &purges[0]["persons"], &purges[0]["cutoff"]), (&purge["seq"], &1.into(), &"2007-11-24".into()));
+    assert_eq!(verify_demo(&lake).code, 0);
+    // The next run lists no purge: it was named by the run after it.
+    assert_eq!(run(AS_OF, &[]).code, 0);
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join(AS_OF).join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["purges"], serde_json::json!([]));
 }

@@ -59,7 +59,9 @@ pub struct AuditArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check that every entry of LAKE/audit.jsonl is intact and in its chain (exit 1 if not).
+    /// Check that every entry of LAKE/audit.jsonl is intact and in its keyed chain, and that the
+    /// log reaches its head (LAKE/audit.head) and every run the lake's `runs` table records
+    /// (exit 1 if not; 2 for a key other than the lake's).
     Verify(AuditVerifyArgs),
 }
 
@@ -71,6 +73,9 @@ pub struct AuditVerifyArgs {
     /// The Delta lake folder (overrides the pipeline file).
     #[arg(long)]
     pub lake: Option<PathBuf>,
+    /// The county key file the chain is keyed with (default: the pipeline's key file).
+    #[arg(long)]
+    pub key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -20,6 +20,18 @@ pub enum Error {
     #[error("key file {path} {problem}")]
     KeyFile { path: PathBuf, problem: String },
 
+    /// The key file holds another key than the one the lake was made with (its
+    /// `key-fingerprint.json`): the same children would get other `person_key`s.
+    #[error(
+        "the key in {} differs from the one the lake {} was made with (its fingerprint is in {}); \
+         with another key the same children get other person_keys. Use the lake's key, or re-key the lake as \
+         README.md, \"Re-keying a lake\", describes",
+        .key_file.display(),
+        .lake.display(),
+        .lake.join(crate::ops::key_fingerprint::FINGERPRINT_FILE).display()
+    )]
+    KeyMismatch { lake: PathBuf, key_file: PathBuf },
+
     /// An input file cannot be read as its table: named with the column and row where known.
     #[error("{file}: {problem}")]
     InputFile { file: String, problem: String },
@@ -138,7 +150,7 @@ impl Error {
     /// configuration, 1 otherwise (a lake busy with another run included: nothing to fix, try later).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Config { .. } | Error::Usage(_) | Error::KeyFile { .. } => 2,
+            Error::Config { .. } | Error::Usage(_) | Error::KeyFile { .. } | Error::KeyMismatch { .. } => 2,
             _ => 1,
         }
     }

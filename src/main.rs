@@ -67,22 +67,8 @@ async fn run(cli: Cli) -> Result<u8, Error> {
         Command::Schedule(args) => schedule(&args).await,
         Command::Audit(args) => match args.command {
             AuditCommand::Verify(args) => {
-                let plan = Plan::load(&args.pipeline, Overrides { lake: args.lake.clone(), ..Default::default() })?;
-                let path = plan.lake.join(humiao::ops::audit::AUDIT_FILE);
-                if !path.exists() {
-                    println!("no audit log at {}", path.display());
-                    return Ok(1);
-                }
-                match humiao::ops::audit::verify(&path)? {
-                    Ok(n) => {
-                        println!("audit log OK: {n} entries");
-                        Ok(0)
-                    }
-                    Err(b) => {
-                        println!("audit log broken at entry {} (line {}): {}", b.seq, b.line, b.problem);
-                        Ok(1)
-                    }
-                }
+                let overrides = Overrides { lake: args.lake.clone(), key_file: args.key_file.clone(), ..Default::default() };
+                audit_verify(&Plan::load(&args.pipeline, overrides)?).await
             }
         },
         Command::Synth(args) => {
@@ -108,6 +94,31 @@ async fn run(cli: Cli) -> Result<u8, Error> {
             let rows: usize = summary.files.iter().map(|(_, n)| n).sum();
             println!("wrote {} files, {rows} rows, {} injected bad rows, under {}", summary.files.len(), summary.injected, args.out.display());
             Ok(0)
+        }
+    }
+}
+
+/// `humiao audit verify`: the key (refused if it is not the lake's), the lake's anchors, then the
+/// log. Exit 0 when whole, 1 when broken or missing.
+async fn audit_verify(plan: &Plan) -> Result<u8, Error> {
+    use humiao::ops::audit;
+    let key = humiao::pseudo::Pseudonymiser::from_key_file(&plan.key_file)?;
+    humiao::ops::key_fingerprint::check(&plan.lake, &key, &plan.key_file)?;
+    let path = plan.lake.join(audit::AUDIT_FILE);
+    if !path.exists() {
+        println!("no audit log at {}", path.display());
+        return Ok(1);
+    }
+    // The anchors before the log: a run committing meanwhile anchors an entry already written.
+    let anchors = audit::anchors(&plan.lake).await?;
+    match audit::verify(&path, &key, &anchors)? {
+        Ok(n) => {
+            println!("audit log OK: {n} entries");
+            Ok(0)
+        }
+        Err(b) => {
+            println!("audit log broken at entry {} (line {}): {}", b.seq, b.line, b.problem);
+            Ok(1)
         }
     }
 }

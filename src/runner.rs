@@ -61,9 +61,9 @@ fn new_run_id() -> String {
 /// `humiao ingest`: reads every new inbox file into the lake and writes the quality report.
 pub async fn ingest(plan: &Plan) -> Result<IngestResult> {
     let _lock = LakeLock::acquire(&plan.lake, "humiao ingest")?;
-    let audit = AuditLog::open(&plan.lake)?;
+    let (pseudo, audit) = open_keyed(plan)?;
     audited(&audit, "ingest", plan, async {
-        let result = ingest_stage(plan).await?;
+        let result = ingest_stage(plan, &pseudo, &audit).await?;
         write_outputs(&result.out_dir, |dir| result.report.write(dir))?;
         audit_decisions(&audit, &result.decision_files)?;
         audit_outputs(&audit, &result.out_dir)?;
@@ -78,12 +78,13 @@ pub async fn ingest(plan: &Plan) -> Result<IngestResult> {
 /// `plan.as_of`, from the lake.
 pub async fn score(plan: &Plan) -> Result<RunResult> {
     let _lock = LakeLock::acquire(&plan.lake, "humiao score")?;
-    let audit = AuditLog::open(&plan.lake)?;
+    let (_, audit) = open_keyed(plan)?;
     audited(&audit, "score", plan, async {
-        let model = Model::load(&plan.model, &plan.codebook, &plan.tables)?;
+        let model = load_model(plan).await?;
         let started = Instant::now();
-        let scored = score_stage(plan, &model).await?;
-        let result = finish(plan, &model, None, scored, started)?;
+        let scored = score_stage(plan, &model, &audit).await?;
+        let purges = recorded_purges(&audit)?;
+        let result = finish(plan, &model, None, scored, &purges, started)?;
         after_run(&audit, result)
     })
     .await
@@ -92,17 +93,56 @@ pub async fn score(plan: &Plan) -> Result<RunResult> {
 /// `humiao run`: ingest, then score, then every output in one move.
 pub async fn run(plan: &Plan) -> Result<RunResult> {
     let _lock = LakeLock::acquire(&plan.lake, "humiao run")?;
-    let audit = AuditLog::open(&plan.lake)?;
+    let (pseudo, audit) = open_keyed(plan)?;
     audited(&audit, "run", plan, async {
-        // The model is read first: a broken model file stops the run before the lake changes.
-        let model = Model::load(&plan.model, &plan.codebook, &plan.tables)?;
+        // The model is read and planned first: a broken model file stops the run before the
+        // lake changes.
+        let model = load_model(plan).await?;
         let started = Instant::now();
-        let ingested = ingest_stage(plan).await?;
-        let scored = score_stage(plan, &model).await?;
-        let result = finish(plan, &model, Some(ingested), scored, started)?;
+        let ingested = ingest_stage(plan, &pseudo, &audit).await?;
+        let scored = score_stage(plan, &model, &audit).await?;
+        let purges = recorded_purges(&audit)?;
+        let result = finish(plan, &model, Some(ingested), scored, &purges, started)?;
         after_run(&audit, result)
     })
     .await
+}
+
+/// Reads the key file, refuses a key other than the lake's (before anything in the lake changes)
+/// and opens the lake's audit log, chained under a key derived from it.
+fn open_keyed(plan: &Plan) -> Result<(Pseudonymiser, AuditLog)> {
+    let pseudo = Pseudonymiser::from_key_file(&plan.key_file)?;
+    crate::ops::key_fingerprint::check_or_record(&plan.lake, &pseudo, &plan.key_file)?;
+    let audit = AuditLog::open(&plan.lake, &pseudo)?;
+    Ok((pseudo, audit))
+}
+
+/// Reads the model file and plans every SQL expression it holds (nothing runs), so that a typo
+/// is a configuration error naming the fact or rule, found before the lake changes.
+async fn load_model(plan: &Plan) -> Result<Model> {
+    let model = Model::load(&plan.model, &plan.codebook, &plan.tables)?;
+    crate::score::check::check(&model).await?;
+    Ok(model)
+}
+
+/// The purges the audit log records since the last finished `run` or `score` (a purge by a run
+/// that was killed after it included), for the manifest.
+fn recorded_purges(audit: &AuditLog) -> Result<Vec<crate::report::manifest::Purge>> {
+    let entries = audit.entries()?;
+    let scoring = |e: &crate::ops::audit::Entry| {
+        e.kind == "run_finished" && matches!(e.detail["command"].as_str(), Some("run" | "score"))
+    };
+    let since = entries.iter().rposition(scoring).map_or(0, |i| i + 1);
+    Ok(entries[since..]
+        .iter()
+        .filter(|e| e.kind == "purge")
+        .map(|e| crate::report::manifest::Purge {
+            seq: e.seq,
+            persons: e.detail["persons"].as_u64().unwrap_or(0),
+            files_removed: e.detail["files_removed"].as_u64().unwrap_or(0),
+            cutoff: e.detail["cutoff"].as_str().map(String::from),
+        })
+        .collect())
 }
 
 /// Records a run's start and its end (finished, with a summary, or failed, with the error) in
@@ -144,16 +184,14 @@ fn audit_decisions(audit: &AuditLog, files: &[crate::review::DecisionFile]) -> R
     Ok(())
 }
 
-/// Records every output file of a run (with its SHA-256), and a purge if there was one.
+/// Records every output file of a run (with its SHA-256). (A purge is recorded as soon as it is
+/// done, by the scoring stage.)
 fn after_run(audit: &AuditLog, result: RunResult) -> Result<(RunResult, serde_json::Value)> {
     if let Some(i) = &result.ingest {
         audit_decisions(audit, &i.decision_files)?;
     }
     audit_outputs(audit, &result.out_dir)?;
     let n = |k: &str| result.counts.get(k).copied().unwrap_or(0);
-    if n("persons_purged") > 0 {
-        audit.append("purge", serde_json::json!({ "persons": n("persons_purged"), "files_removed": n("lake_files_vacuumed") }))?;
-    }
     let summary = serde_json::json!({
         "exit_code": result.outcome.exit_code(),
         "persons_listed": n("persons_listed"),
@@ -184,8 +222,8 @@ pub struct RunResult {
 }
 
 /// Scores `plan.as_of` in its own session (spilling into the lake's scratch folder) and commits
-/// the scoring as a run.
-async fn score_stage(plan: &Plan, model: &Model) -> Result<Evaluated> {
+/// the scoring as a run. A purge is written to the audit log as soon as it is done.
+async fn score_stage(plan: &Plan, model: &Model, audit: &AuditLog) -> Result<Evaluated> {
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let lake = Lake::new(&plan.lake)?;
     let run_id = format!("{}-score", new_run_id());
@@ -197,6 +235,7 @@ async fn score_stage(plan: &Plan, model: &Model) -> Result<Evaluated> {
         // Purge before this run's writes begin: a purge is idempotent (a killed one is redone),
         // and its vacuum must not remove files a rollback of this run would need. A run dated
         // before the latest one of the lake is a look back: it deletes nothing unless told to.
+        // A purge is in the audit log the moment it is done, whatever happens to the run after.
         let (purged, files_removed) = match latest_as_of(&ctx).await? {
             Some(latest) if plan.as_of < latest && !plan.allow_as_of_far => {
                 tracing::warn!(
@@ -208,7 +247,15 @@ async fn score_stage(plan: &Plan, model: &Model) -> Result<Evaluated> {
             }
             _ => {
                 let cutoff = crate::retention::purge_cutoff(plan.as_of, model.max_age_years as u32, plan.retention.grace_days);
-                crate::retention::purge(&ctx, &lake, cutoff).await?
+                let (purged, files_removed) = crate::retention::purge(&ctx, &lake, cutoff).await?;
+                if purged > 0 || files_removed > 0 {
+                    audit.append(
+                        "purge",
+                        serde_json::json!({ "persons": purged, "files_removed": files_removed, "cutoff": cutoff.to_string(), "run_id": run_id }),
+                    )?;
+                }
+                checkpoint("purged");
+                (purged, files_removed)
             }
         };
         let versions = lake.register_all(&ctx).await?;
@@ -224,7 +271,7 @@ async fn score_stage(plan: &Plan, model: &Model) -> Result<Evaluated> {
         let trend = crate::score::trend::trend(&ctx, plan, model, &lake, &run_id).await?;
         stage.finish(trend.counts.len() as u64);
         checkpoint("trend");
-        commit_run(&ctx, &lake, &run_id, plan, &started_at, 0, 0, 0).await?;
+        commit_run(&ctx, &lake, &run_id, plan, &started_at, (0, 0, 0), audit).await?;
         lake.commit()?;
         Ok::<_, Error>(Evaluated { scored, trend, lake_versions: versions })
     }
@@ -247,6 +294,7 @@ fn finish(
     model: &Model,
     ingested: Option<IngestResult>,
     evaluated: Evaluated,
+    purges: &[crate::report::manifest::Purge],
     started: Instant,
 ) -> Result<RunResult> {
     let Evaluated { scored, trend, lake_versions } = evaluated;
@@ -312,6 +360,7 @@ fn finish(
             previous_as_of: scored.previous_as_of,
             counts: &counts,
             timings: &timings,
+            purges,
         };
         let run_hash = crate::report::manifest::run_hash(&manifest)?;
         let townships = crate::ingest::reference::load_townships(&plan.reference)?;
@@ -362,23 +411,28 @@ async fn latest_as_of(ctx: &SessionContext) -> Result<Option<chrono::NaiveDate>>
     Ok(latest.first().and_then(|d| crate::session::parse_iso_date(d)))
 }
 
-/// Records a finished run in the lake's `runs` table: its rows are now committed.
+/// Records a finished run in the lake's `runs` table: its rows are now committed. The row anchors
+/// the audit log's last entry (its seq and hash), so that `humiao audit verify` finds a log cut
+/// shorter than the lake says.
 async fn commit_run(
     ctx: &SessionContext,
     lake: &Lake,
     run_id: &str,
     plan: &Plan,
     started_at: &str,
-    files_ingested: u64,
-    rows_read: u64,
-    rows_relinked: u64,
+    (files_ingested, rows_read, rows_relinked): (u64, u64, u64),
+    audit: &AuditLog,
 ) -> Result<()> {
     use crate::ingest::validate::lit;
     let finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (audit_seq, audit_hash) = match audit.last()? {
+        Some((seq, hash)) => (seq.to_string(), lit(&hash)),
+        None => ("CAST(NULL AS BIGINT)".into(), "CAST(NULL AS VARCHAR)".into()),
+    };
     let df = ctx
         .sql(&format!(
             "SELECT {} AS run_id, {} AS as_of, {} AS started_at, {} AS finished_at, {files_ingested} AS files_ingested, \
-             {rows_read} AS rows_read, {rows_relinked} AS rows_relinked",
+             {rows_read} AS rows_read, {rows_relinked} AS rows_relinked, {audit_seq} AS audit_seq, {audit_hash} AS audit_hash",
             lit(run_id),
             lit(&plan.as_of.to_string()),
             lit(started_at),
@@ -389,17 +443,17 @@ async fn commit_run(
     Ok(())
 }
 
-/// Ingests the new inbox files into the lake; the quality report is returned, not written.
-pub async fn ingest_stage(plan: &Plan) -> Result<IngestResult> {
+/// Ingests the new inbox files into the lake, pseudonymising with `pseudo`; the quality report is
+/// returned, not written. The commit anchors `audit`'s last entry.
+pub async fn ingest_stage(plan: &Plan, pseudo: &Pseudonymiser, audit: &AuditLog) -> Result<IngestResult> {
     let started = Instant::now();
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let pseudo = Pseudonymiser::from_key_file(&plan.key_file)?;
     let townships: Vec<String> = ingest::reference::load_townships(&plan.reference)?.into_iter().map(|t| t.code).collect();
     let lake = Lake::new(&plan.lake)?;
     let run_id = new_run_id();
     let scratch = lake.scratch(&run_id)?;
     let ctx = crate::session::new_session(Some(&scratch))?;
-    let result = ingest_in(plan, &pseudo, &townships, &lake, &run_id, &scratch, &ctx, &started_at).await;
+    let result = ingest_in(plan, pseudo, &townships, &lake, &run_id, &scratch, &ctx, &started_at, audit).await;
     let _ = std::fs::remove_dir_all(&scratch);
     let _ = std::fs::remove_dir(lake.root().join("_scratch"));
     crate::session::release_memory();
@@ -427,6 +481,7 @@ async fn ingest_in(
     scratch: &std::path::Path,
     ctx: &SessionContext,
     started_at: &str,
+    audit: &AuditLog,
 ) -> Result<IngestResult> {
     let t = Instant::now();
     lake.recover(ctx).await?;
@@ -549,7 +604,7 @@ async fn ingest_in(
     let decision_files = crate::review::ingest(ctx, plan, lake, run_id).await?;
     this_run.files_rejected += decision_files.iter().filter(|f| f.status == "rejected").count() as u64;
     checkpoint("ingest_written");
-    commit_run(ctx, lake, run_id, plan, started_at, this_run.files_accepted, this_run.rows_read, relinked).await?;
+    commit_run(ctx, lake, run_id, plan, started_at, (this_run.files_accepted, this_run.rows_read, relinked), audit).await?;
     lake.commit()?;
     tracing::info!(signals_written, persons_added, seconds = t.elapsed().as_secs_f64(), "lake written");
 

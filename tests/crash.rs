@@ -77,7 +77,7 @@ fn a_run_killed_anywhere_leaves_the_previous_outputs_and_reruns_to_the_same_list
     let want = list(&reference);
     assert!(String::from_utf8_lossy(&want.0).contains("新增"));
 
-    for point in ["ingest_staged", "ingest_written", "scored", "trend", "outputs_half", "outputs_swapping"] {
+    for point in ["ingest_staged", "ingest_written", "purged", "scored", "trend", "outputs_half", "outputs_swapping"] {
         let dir = tmp.path().join(point);
         copy_dir(&base, &dir);
         add_night_two(&dir);

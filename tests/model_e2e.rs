@@ -1,6 +1,7 @@
 //! The collision model end to end on a synthetic county: `humiao run` is reproducible byte for
 //! byte, `humiao score` again on the same lake and date changes nothing, an edited model file
-//! changes the list and is named in it, and no raw 身份证号 reaches the list or the tasks.
+//! changes the list and is named in it, and no raw 身份证号 reaches the list or the tasks. A broken
+//! model file stops a run before the lake changes.
 
 mod common;
 
@@ -158,5 +159,27 @@ fn scoring_a_synthetic_county_is_reproducible_versioned_and_pseudonymous() {
         for id in &needles {
             assert!(!run.stderr.contains(id.as_str()) && !run.stdout.contains(id.as_str()), "the log holds a raw id number");
         }
+    }
+}
+
+#[test]
+fn a_broken_tier_rule_stops_the_run_before_the_lake_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let text = std::fs::read_to_string(root().join("models/collision.toml")).unwrap();
+    let rule = "\"c2 AND c6_no_carer\"";
+    assert!(text.contains(rule), "models/collision.toml has the red rule {rule}");
+    let model = dir.join("collision-typo.toml");
+    std::fs::write(&model, text.replacen(rule, "\"c2 AND c9_active\"", 1)).unwrap();
+    let samples = root().join("data-samples");
+    let (lake, out) = (dir.join("lake"), dir.join("out"));
+    for command in ["run", "score"] {
+        let run = pipeline_at(command, &samples, &lake, &out, &samples.join("demo-county.key"), AS_OF, Some(&model));
+        assert_eq!(run.code, 2, "{command}: {}", run.stderr);
+        let want = format!("configuration error in {}: tier `red` rule 4 (`c2 AND c9_active`): ", model.display());
+        assert!(run.stderr.contains(&want) && run.stderr.contains("c9_active"), "{command}: {}", run.stderr);
+        let tables: Vec<_> = files_under(&lake).into_iter().filter(|p| p.to_string_lossy().contains("_delta_log")).collect();
+        assert!(tables.is_empty(), "{command}: the lake changed: {tables:?}");
+        assert!(!lake.join("signals").exists() && !out.join(AS_OF).exists(), "{command}: something was written");
     }
 }

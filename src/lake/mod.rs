@@ -7,7 +7,7 @@
 //! | `pending` | a valid row whose person is not known yet, or dated after its run's as-of date (`future_date`), retried on later runs |
 //! | `quarantine` | a rejected row: file, line, column, reason (never a value) |
 //! | `files` | an ingested inbox file, with its content hash and row accounting |
-//! | `runs` | a completed run; rows of any other run are debris of a crash |
+//! | `runs` | a completed run (and the audit log entry it anchors); rows of any other run are debris of a crash |
 //! | `scores` | the risk list of each scored as-of date (the history changes are read from) |
 //! | `trends` | each run's monthly counts (month end, measure, key, people) |
 //! | `decisions` | a reviewer's decision on a person for a unit (the note's text is not kept) |
@@ -164,6 +164,10 @@ pub fn schema_of(table: &str) -> SchemaRef {
             int64("rows_read"),
             // added later: rows of `pending` this run linked or whose date came
             int64("rows_relinked"),
+            // added later: the last audit log entry written before the run committed (see
+            // ops::audit, "The head")
+            int64("audit_seq"),
+            utf8("audit_hash"),
         ],
         SCORES => vec![
             date("as_of"),

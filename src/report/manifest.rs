@@ -1,6 +1,7 @@
 //! The run manifest (`manifest.json`): what made this run's outputs — code, pipeline, model and
 //! codebook versions and hashes, the lake table versions read, the input files, row counts and
-//! timings per stage — and the SHA-256 of every output file beside it. Written last.
+//! timings per stage — the purges the audit log records since the previous finished run (one by a
+//! run killed after it included), and the SHA-256 of every output file beside it. Written last.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -26,6 +27,19 @@ pub struct ManifestInput<'a> {
     pub previous_as_of: Option<NaiveDate>,
     pub counts: &'a BTreeMap<String, u64>,
     pub timings: &'a BTreeMap<String, f64>,
+    /// The purges the audit log records since the previous finished `run` or `score`.
+    pub purges: &'a [Purge],
+}
+
+/// A purge as the audit log records it (its `purge` entry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Purge {
+    /// The audit log entry's seq.
+    pub seq: u64,
+    pub persons: u64,
+    pub files_removed: u64,
+    /// The latest birth date purged.
+    pub cutoff: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -62,6 +76,9 @@ struct Manifest<'a> {
     row_counts: &'a BTreeMap<String, u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     timings_seconds: Option<BTreeMap<&'a str, f64>>,
+    /// Not part of the run hash, like the timings: the audit log's record of what happened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    purges: Option<&'a [Purge]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     run_hash: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -106,6 +123,7 @@ pub fn write(dir: &Path, m: &ManifestInput) -> Result<()> {
     let mut manifest = manifest(m)?;
     manifest.run_hash = Some(run_hash(m)?);
     manifest.timings_seconds = Some(m.timings.iter().map(|(k, v)| (k.as_str(), (v * 1000.0).round() / 1000.0)).collect());
+    manifest.purges = Some(m.purges);
     manifest.outputs = Some(outputs);
     let path = dir.join("manifest.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&manifest)?).map_err(|e| Error::io(&path, e))
@@ -157,6 +175,7 @@ fn manifest<'a>(m: &'a ManifestInput) -> Result<Manifest<'a>> {
         lake_files: m.lake_files.iter().map(|(f, h)| (f.as_str(), h.as_str())).collect(),
         row_counts: m.counts,
         timings_seconds: None,
+        purges: None,
         run_hash: None,
         outputs: None,
     })

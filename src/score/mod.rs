@@ -21,6 +21,7 @@ use crate::ingest::validate::lit;
 use crate::lake::{self, Lake};
 use crate::model::Model;
 
+pub mod check;
 mod reasons;
 pub mod trend;
 

@@ -112,8 +112,13 @@ pub fn redact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
-        if c == '\'' {
-            if let Some(len) = text[i + 1..].find('\'') {
+        // A quote that opens a literal: not an apostrophe inside a word (`the lake's`).
+        let opens = c == '\'' && !text[..i].chars().next_back().is_some_and(char::is_alphanumeric);
+        if opens {
+            let closing = text[i + 1..].char_indices().find(|&(j, q)| {
+                q == '\'' && !text[i + 1 + j + 1..].chars().next().is_some_and(char::is_alphanumeric)
+            });
+            if let Some((len, _)) = closing {
                 out.push_str("'…'");
                 while chars.peek().is_some_and(|(j, _)| *j <= i + 1 + len) {
                     chars.next();
@@ -185,5 +190,7 @@ mod tests {
         assert_eq!(redact("row 12: 11010520100101123X and 440306201006165963"), "row 12: <redacted> and <redacted>");
         assert_eq!(redact("file police/x.csv, line 7, column `record_id`"), "file police/x.csv, line 7, column `record_id`");
         assert_eq!(redact("it's 城关镇 2026-11-24"), "it's 城关镇 2026-11-24");
+        assert_eq!(redact("the lake's lock and the run's files"), "the lake's lock and the run's files");
+        assert_eq!(redact("Error parsing 'P'0001' as date"), "Error parsing '…' as date");
     }
 }

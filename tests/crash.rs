@@ -9,19 +9,6 @@ use std::path::Path;
 use common::*;
 use humiao::pseudo::DEMO_KEY;
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
-}
-
 /// `humiao run` on `dir` as of `as_of`, killed at `kill_at` if given. Returns the exit code
 /// (None when killed by a signal).
 fn night(dir: &Path, as_of: &str, kill_at: Option<&str>) -> Option<i32> {
@@ -67,7 +54,7 @@ fn a_run_killed_anywhere_leaves_the_previous_outputs_and_reruns_to_the_same_list
 
     // The night that was never interrupted.
     let reference = tmp.path().join("reference-run");
-    copy_dir(&base, &reference);
+    copy_tree(&base, &reference);
     add_night_two(&reference);
     night(&reference, "2026-11-24", None);
     let list = |dir: &Path| {
@@ -79,7 +66,7 @@ fn a_run_killed_anywhere_leaves_the_previous_outputs_and_reruns_to_the_same_list
 
     for point in ["ingest_staged", "ingest_written", "purged", "scored", "trend", "outputs_half", "outputs_swapping"] {
         let dir = tmp.path().join(point);
-        copy_dir(&base, &dir);
+        copy_tree(&base, &dir);
         add_night_two(&dir);
         assert_eq!(night(&dir, "2026-11-24", Some(point)), None, "{point}: the run should have been killed");
         assert_eq!(snapshot(&dir.join("out/2026-11-23")), night_one, "{point}: the previous outputs changed");
@@ -92,7 +79,7 @@ fn a_run_killed_anywhere_leaves_the_previous_outputs_and_reruns_to_the_same_list
     // A rerun of the same night killed while swapping its folder in: the folder is the old one,
     // whole, and the next run replaces it.
     let dir = tmp.path().join("same-night");
-    copy_dir(&reference, &dir);
+    copy_tree(&reference, &dir);
     assert_eq!(night(&dir, "2026-11-24", Some("outputs_swapping")), None);
     assert_eq!(list(&dir), want);
     night(&dir, "2026-11-24", None);

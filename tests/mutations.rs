@@ -133,14 +133,6 @@ fn data_lines(bytes: &[u8]) -> u64 {
     (text.split('\n').filter(|l| !l.is_empty()).count() as u64).saturating_sub(1)
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    for f in files_under(from) {
-        let target = to.join(f.strip_prefix(from).unwrap());
-        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-        std::fs::copy(&f, &target).unwrap();
-    }
-}
-
 /// Every record of the lake with its content hash.
 fn records(lake: &Path) -> BTreeSet<(String, String, String)> {
     lake_query(lake, "SELECT DISTINCT table_name, record_id, record_hash FROM signals")

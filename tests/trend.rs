@@ -25,6 +25,14 @@ fn every_month_end_of_the_trend_gives_the_tiers_of_scoring_that_date() {
     assert_eq!(synth.code, 0, "{}", synth.stderr);
     let key = key_file(dir, DEMO_KEY);
     let (lake, out) = (dir.join("lake"), dir.join("out"));
+    // A list of a past month end can only be made from the people still in the lake, while the
+    // trend counts those the age-out purge has removed since (from the counts kept before it):
+    // the comparison is made on a lake the purge does not reach.
+    let pipeline = pipeline_with_grace(dir, 100000);
+    let pipeline_at = |command: &str, dir: &std::path::Path, lake: &std::path::Path, out: &std::path::Path, key: &std::path::Path, as_of: &str, model: Option<&std::path::Path>| {
+        let args = pipeline_args(command, &pipeline, dir, lake, out, key, as_of, model);
+        humiao(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
     let run = pipeline_at("run", dir, &lake, &out, &key, "2026-11-24", None);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let trend = out.join("2026-11-24/trend.parquet");
@@ -139,4 +147,73 @@ fn leadership_sees_no_count_below_five_and_no_total_that_reveals_one() {
     // The suppressed view is what the report shows: no number below 5 next to a tier name.
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("&lt;5"), "the report marks suppressed cells");
+}
+
+/// A copy of the demo pipeline (paths made absolute) in `dir` with `[retention] grace_days`.
+fn pipeline_with_grace(dir: &std::path::Path, grace_days: u32) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(root().join("pipelines/demo.toml")).unwrap();
+    let abs = |p: &str| root().join("pipelines").join(p).to_string_lossy().into_owned();
+    let text = text
+        .replace("tables = \"tables\"", &format!("tables = \"{}\"", abs("tables")))
+        .replace("codebook = \"../models/codebook.toml\"", &format!("codebook = \"{}\"", abs("../models/codebook.toml")))
+        .replace("model = \"../models/collision.toml\"", &format!("model = \"{}\"", abs("../models/collision.toml")))
+        .replace("grace_days = 365", &format!("grace_days = {grace_days}"));
+    let path = dir.join(format!("grace-{grace_days}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Every (month_end, measure, key, people) of a trend.parquet, sorted.
+fn all_counts(trend: &std::path::Path) -> Vec<Vec<String>> {
+    parquet_rows(trend, "SELECT CAST(month_end AS VARCHAR), measure, key, people FROM t ORDER BY 1, 2, 3")
+}
+
+/// Issue 12, point 1: the age-out purge removed people who were minors at the older month ends,
+/// and the trend counted fewer people there. The month ends' counts are kept before the purge.
+#[test]
+fn the_trend_counts_people_the_purge_has_removed_as_a_lake_that_keeps_everyone_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let s = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
+    let synth = humiao(&["synth", "--youths", "3000", "--seed", "21", "--as-of", "2026-11-24", "--out", &s(dir.to_path_buf())]);
+    assert_eq!(synth.code, 0, "{}", synth.stderr);
+    let key = key_file(dir, DEMO_KEY);
+    // 200 days: the purge reaches the month ends up to 2026-05-31; 100000: it reaches none.
+    let (short, unbounded) = (pipeline_with_grace(dir, 200), pipeline_with_grace(dir, 100000));
+    let run = |pipeline: &std::path::Path, lake: &str, as_of: &str| {
+        let args = pipeline_args("run", pipeline, dir, &dir.join(lake), &dir.join(format!("out-{lake}")), &key, as_of, None);
+        let r = humiao(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let out = dir.join(format!("out-{lake}")).join(as_of);
+        let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+        (all_counts(&out.join("trend.parquet")), manifest)
+    };
+    for (night, as_of) in ["2026-11-24", "2026-11-25"].into_iter().enumerate() {
+        let (purged, m) = run(&short, "purged", as_of);
+        let (kept, _) = run(&unbounded, "kept", as_of);
+        if night == 0 {
+            assert!(m["row_counts"]["persons_purged"].as_u64().unwrap() > 0, "the purge bites: {m}");
+        }
+        assert_eq!(m["row_counts"]["trend_month_ends_reused"], 19, "{as_of}: 2024-11-30 … 2026-05-31 come from the kept counts");
+        let months: std::collections::BTreeSet<&String> = purged.iter().map(|r| &r[0]).collect();
+        assert_eq!(months.len(), 24, "{as_of}");
+        for measure in ["listed", "tier", "category", "township", "new", "lifted", "pair", "gender", "collision", "key_youth"] {
+            let of = |rows: &Vec<Vec<String>>| rows.iter().filter(|r| r[1] == measure).cloned().collect::<Vec<_>>();
+            assert_eq!(of(&purged), of(&kept), "{as_of}: measure {measure}");
+        }
+        assert_eq!(purged, kept, "{as_of}: every count");
+    }
+    // The people are gone from the lake: a list of an old month end has fewer people than the
+    // trend counted for it, and the kept counts hold no person key.
+    let trend = dir.join("out-purged/2026-11-25/trend.parquet");
+    let counted = month_counts(&trend, "2024-11-30")[&("listed".to_string(), "all".to_string())];
+    let args = pipeline_args("score", &short, dir, &dir.join("purged"), &dir.join("old"), &key, "2024-11-30", None);
+    let r = humiao(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let listed = parquet_rows(&dir.join("old/2024-11-30/risk_list.parquet"), "SELECT count(*) FROM t")[0][0].parse::<u64>().unwrap();
+    assert!(listed < counted, "the purged lake lists {listed} on 2024-11-30, the trend counted {counted}");
+    let columns = lake_query(&dir.join("purged"), "SELECT * FROM month_ends LIMIT 1");
+    assert!(!columns.is_empty());
+    let keys = lake_query(&dir.join("purged"), "SELECT count(*) FROM month_ends WHERE length(key) = 64");
+    assert_eq!(keys, vec![vec!["0".to_string()]]);
 }

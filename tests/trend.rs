@@ -194,7 +194,10 @@ fn the_trend_counts_people_the_purge_has_removed_as_a_lake_that_keeps_everyone_d
         if night == 0 {
             assert!(m["row_counts"]["persons_purged"].as_u64().unwrap() > 0, "the purge bites: {m}");
         }
-        assert_eq!(m["row_counts"]["trend_month_ends_reused"], 19, "{as_of}: 2024-11-30 … 2026-05-31 come from the kept counts");
+        // The first night takes 2024-11-30 … 2026-05-31 from the counts kept before the purge;
+        // the second also the later month ends, whose inputs did not change.
+        let reused = if night == 0 { 19 } else { 24 };
+        assert_eq!(m["row_counts"]["trend_month_ends_reused"], reused, "{as_of}: month ends from the kept counts");
         let months: std::collections::BTreeSet<&String> = purged.iter().map(|r| &r[0]).collect();
         assert_eq!(months.len(), 24, "{as_of}");
         for measure in ["listed", "tier", "category", "township", "new", "lifted", "pair", "gender", "collision", "key_youth"] {
@@ -216,4 +219,58 @@ fn the_trend_counts_people_the_purge_has_removed_as_a_lake_that_keeps_everyone_d
     assert!(!columns.is_empty());
     let keys = lake_query(&dir.join("purged"), "SELECT count(*) FROM month_ends WHERE length(key) = 64");
     assert_eq!(keys, vec![vec!["0".to_string()]]);
+}
+
+/// Issue 12, point 2: a month end is evaluated again only when what it is counted from changed.
+/// A run with nothing new takes every month end from the kept counts (and writes the same
+/// trend.parquet); a correction of an August record reopens August to October only; and the
+/// result is that of a lake made from scratch from the same inbox.
+#[test]
+fn only_the_month_ends_whose_inputs_changed_are_counted_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let s = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
+    let synth = humiao(&["synth", "--youths", "3000", "--seed", "21", "--as-of", "2026-11-24", "--out", &s(dir.to_path_buf())]);
+    assert_eq!(synth.code, 0, "{}", synth.stderr);
+    let key = key_file(dir, DEMO_KEY);
+    let run = |lake: &str| {
+        let out = dir.join(format!("out-{lake}"));
+        let r = pipeline_at("run", dir, &dir.join(lake), &out, &key, "2026-11-24", None);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let out = out.join("2026-11-24");
+        let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+        let computed = manifest["row_counts"]["trend_month_ends_computed"].as_u64().unwrap();
+        (std::fs::read(out.join("trend.parquet")).unwrap(), computed, r.stderr)
+    };
+    let (first, computed, _) = run("lake");
+    assert_eq!(computed, 24 - 13, "the first run evaluates the month ends the purge does not reach (2025-12-31 on)");
+    let (again, computed, log) = run("lake");
+    assert_eq!(computed, 0, "nothing new: {log}");
+    assert!(first == again, "nothing new gives the same trend.parquet");
+
+    // A correction of a police record of August 2026 (another day of the same month).
+    let police = dir.join("inbox/police");
+    let text = std::fs::read_to_string(police.join("police_incidents_2026-11-23.csv")).unwrap();
+    // (a record that no later file of the inbox delivers again)
+    let corrected = std::fs::read_to_string(police.join("police_incidents_2026-11-24.csv")).unwrap()
+        + &std::fs::read_to_string(police.join("police_incidents_2026-11-24_correction.csv")).unwrap();
+    let header = text.lines().next().unwrap();
+    let line = text
+        .lines()
+        .skip(1)
+        .find(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            !l.contains('"') && !f[0].is_empty() && f[3] > "2010" && f[7].starts_with("2026-08-") && !corrected.contains(f[6])
+        })
+        .expect("a police record of August 2026");
+    let mut f: Vec<String> = line.split(',').map(String::from).collect();
+    f[7] = if f[7] == "2026-08-01" { "2026-08-02".into() } else { "2026-08-01".into() };
+    write_csv(&police.join("police_incidents_zz_fix.csv"), &[header, &f.join(",")]);
+    let (incremental, computed, log) = run("lake");
+    assert_eq!(computed, 3, "2026-08-31, 2026-09-30 and 2026-10-31: {log}");
+    let line = log.lines().find(|l| l.contains("trend month ends")).expect("the trend logs its month ends");
+    assert!(line.ends_with("2026-08-31,2026-09-30,2026-10-31") || line.contains("2026-08-31,2026-09-30,2026-10-31\u{1b}"), "the log names them: {line}");
+    let (full, computed, _) = run("fresh");
+    assert_eq!(computed, 11);
+    assert!(incremental == full, "the kept counts and the corrected month ends give what a new lake gives");
 }

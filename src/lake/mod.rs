@@ -10,14 +10,15 @@
 //! | `runs` | a completed run (and the audit log entry it anchors); rows of any other run are debris of a crash |
 //! | `scores` | the risk list of each scored as-of date (the history changes are read from) |
 //! | `trends` | each run's monthly counts (month end, measure, key, people) |
-//! | `month_ends` | a month end's counts kept before the age-out purge reaches its people (month end, measure, key, people, the model that made them); no person key |
+//! | `month_ends` | a month end's counts (month end, measure, key, people), with the model and inputs fingerprint that made them, and whether they were sealed before the age-out purge reached its people; no person key |
 //! | `decisions` | a reviewer's decision on a person for a unit (the note's text is not kept) |
 //!
 //! Every row carries the `run_id` that wrote it. A run commits `runs` last, so
 //! [`Lake::recover`] can remove what a killed run left behind before the next run starts. The
-//! one exception is `month_ends`: its rows are written (and committed) before the purge of the
-//! run that writes them, from the committed lake, and stay whatever happens to that run after:
-//! the purge they precede may already be done.
+//! one exception is the sealed counts of `month_ends`: they are written (and committed) before
+//! the purge of the run that writes them, from the committed lake, and stay whatever happens to
+//! that run after (the purge they precede may already be done); `recover` leaves `month_ends`
+//! to the rollback, which undoes only what a run wrote after [`Lake::begin`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -214,9 +215,13 @@ pub fn schema_of(table: &str) -> SchemaRef {
             // does not reuse these counts
             utf8("model_hash"),
             utf8("run_id"),
-            // the as-of date of the run that computed them, and the lake it read (table versions)
+            // the as-of date of the run that computed them
             date("computed_as_of"),
+            // what they were counted from: the signals a month end's evaluation reads (see
+            // score::trend::fingerprints)
             utf8("inputs_fingerprint"),
+            // kept before a purge that may reach their people (never recomputed while reused)
+            Field::new("sealed", DataType::Boolean, true),
         ],
         other => unreachable!("no lake table {other}"),
     };

@@ -4,23 +4,33 @@
 //! written to `trend.parquet` unsuppressed, for analysts; leadership sees it only through
 //! [`crate::report::view`].
 //!
-//! History survives the age-out purge as counts. A month end is *sealed* once a minor of the
-//! month end before it (whose list its `new` and `lifted` counts compare with) may be born on or
-//! before the purge cutoff (18 years + `grace_days` before the as-of date): from then on the
-//! purge may remove some of the people it counts. Before every purge, [`seal`] computes the
-//! counts of each shown month end that is sealed and not yet kept for this model (model file and
-//! codebook, [`model_hash`]) from the lake as it still is, and keeps them in the lake's
-//! `month_ends` table (no person key). [`trend`] then takes a sealed month end's counts from
-//! `month_ends` and evaluates every other month end on the lake. A month end becomes sealed by
-//! the purge that could first remove someone it counts, and is kept just before that purge, so
-//! the kept counts are those of the whole lake.
+//! Month ends are kept as counts in the lake's `month_ends` table (no person key), with the
+//! model that made them ([`model_hash`]: the model file's and the codebook's SHA-256) and the
+//! fingerprint of their inputs ([`fingerprints`], fingerprint.sql: every signal dated on or
+//! before the month end, of everyone who may be a minor on the month end before it). Which month
+//! ends a run takes from there and which it evaluates on the lake:
 //!
-//! A sealed month end with no kept counts for this model (another model version or codebook,
-//! or a lake purged by a humiao older than `month_ends`) is evaluated on the lake and misses
-//! the people already purged; the run logs a warning naming it. Kept counts are not revised by
-//! records that arrive later for the people who remain (reopening them is issue 12, point 2).
-//! The latest month end's `population_gender` is always counted on the lake (the population of
-//! the as-of date).
+//! - A month end is *sealed* once a minor of the month end before it (which its `new` and
+//!   `lifted` counts compare with) may be born on or before the purge cutoff (18 years +
+//!   `grace_days` before the as-of date): the purge may then remove some of the people it
+//!   counts. Before every purge, [`seal`] evaluates each shown month end that this purge seals
+//!   and that has no sealed counts for this model yet, on the lake as it still is, and keeps the
+//!   counts (committed before the purge, so they outlive a run killed after it). A month end
+//!   becomes sealed by the purge that could first remove someone it counts, so its sealed
+//!   counts are those of the whole lake. A sealed month end is always taken from its sealed
+//!   counts and never evaluated again.
+//! - Any other month end is taken from kept counts of this model whose fingerprint is the one
+//!   of the lake now; otherwise (a new, corrected or re-delivered record dated on or before it,
+//!   another birth date, gender or township in one, a newly linked pending row, another model
+//!   or codebook) it is evaluated on the lake and its counts are kept with their fingerprint.
+//!   The log line `trend month ends` names the month ends reused and computed.
+//!
+//! A sealed month end with no sealed counts for this model (another model version or codebook,
+//! a run dated before the latest one, which does not purge, or a lake purged by a humiao older
+//! than `month_ends`) is evaluated on the lake and misses the people already purged; the run
+//! logs a warning naming it. Sealed counts are not revised by records that arrive later for the
+//! people who remain. The latest month end's `population_gender` is always counted on the lake
+//! (the population of the as-of date).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -38,6 +48,7 @@ use crate::model::Model;
 
 const TREND_BASE_SQL: &str = include_str!("trend_base.sql");
 const TREND_SQL: &str = include_str!("trend.sql");
+const FINGERPRINT_SQL: &str = include_str!("fingerprint.sql");
 
 /// The most month ends evaluated in one pass (memory grows with it).
 const MAX_DATES_PER_PASS: usize = 5;
@@ -97,15 +108,96 @@ pub fn sealed(month: NaiveDate, cutoff: NaiveDate, max_age_years: u32) -> bool {
     previous_month_end(month) <= adult
 }
 
-/// The month ends of `model_hash` kept in `month_ends` (registered in `ctx`), each with the
-/// run that kept it (the latest, should two have).
-async fn kept_months(ctx: &SessionContext, model_hash: &str) -> Result<BTreeSet<NaiveDate>> {
-    let v = lake::collect_strings(
+/// What `month_ends` (registered in `ctx`) keeps for `model_hash`: per month end, the sealed
+/// counts' run, and the run of each fingerprint's unsealed counts (the latest, should two have).
+#[derive(Debug, Default)]
+struct Kept {
+    sealed: BTreeMap<NaiveDate, String>,
+    unsealed: BTreeMap<(NaiveDate, String), String>,
+}
+
+async fn kept(ctx: &SessionContext, model_hash: &str) -> Result<Kept> {
+    let batches = crate::score::collect(
         ctx,
-        &format!("SELECT DISTINCT CAST(month_end AS VARCHAR) FROM month_ends WHERE model_hash = {}", lit(model_hash)),
+        &format!(
+            "SELECT CAST(month_end AS VARCHAR), CAST(coalesce(sealed, false) AS VARCHAR), coalesce(inputs_fingerprint, ''), max(run_id)
+             FROM month_ends WHERE model_hash = {} GROUP BY 1, 2, 3",
+            lit(model_hash)
+        ),
     )
     .await?;
-    Ok(v.iter().filter_map(|d| crate::session::parse_iso_date(d)).collect())
+    let mut kept = Kept::default();
+    for b in &batches {
+        let text: Vec<_> =
+            (0..4).map(|i| datafusion::arrow::compute::cast(b.column(i), &DataType::Utf8)).collect::<std::result::Result<_, _>>()?;
+        let t = |c: usize, i: usize| text[c].as_string::<i32>().value(i).to_string();
+        for i in 0..b.num_rows() {
+            let Some(month) = crate::session::parse_iso_date(&t(0, i)) else { continue };
+            if t(1, i) == "true" {
+                kept.sealed.insert(month, t(3, i));
+            } else {
+                kept.unsealed.insert((month, t(2, i)), t(3, i));
+            }
+        }
+    }
+    Ok(kept)
+}
+
+/// The inputs fingerprint of each month end (fingerprint.sql); `signals` registered in `ctx`.
+pub async fn fingerprints(ctx: &SessionContext, months: &[NaiveDate], max_age_years: u32) -> Result<BTreeMap<NaiveDate, String>> {
+    let rows: Vec<Vec<String>> = months
+        .iter()
+        .map(|m| {
+            let young_after =
+                previous_month_end(*m).checked_sub_months(Months::new(12 * max_age_years)).expect("dates are far from the minimum");
+            vec![format!("DATE '{m}'"), format!("DATE '{young_after}'")]
+        })
+        .collect();
+    crate::score::register_values(ctx, "fp_months", &["month_end", "young_after"], &rows).await?;
+    let batches = crate::score::collect(ctx, FINGERPRINT_SQL).await?;
+    let mut out: BTreeMap<NaiveDate, String> = months.iter().map(|m| (*m, "0:0".to_string())).collect();
+    for b in &batches {
+        let m = datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)?;
+        let f = datafusion::arrow::compute::cast(b.column(1), &DataType::Utf8)?;
+        for i in 0..b.num_rows() {
+            if let Some(d) = crate::session::parse_iso_date(m.as_string::<i32>().value(i)) {
+                out.insert(d, f.as_string::<i32>().value(i).to_string());
+            }
+        }
+    }
+    ctx.deregister_table("fp_months")?;
+    Ok(out)
+}
+
+/// Appends the rows of `month_rows` of `months` to `month_ends`, each month end with its
+/// fingerprint, sealed or not.
+#[allow(clippy::too_many_arguments)]
+async fn keep(
+    ctx: &SessionContext,
+    plan: &Plan,
+    model: &Model,
+    lake: &Lake,
+    run_id: &str,
+    fingerprints: &BTreeMap<NaiveDate, String>,
+    months: &[NaiveDate],
+    sealed: bool,
+) -> Result<()> {
+    let cases: Vec<String> = months.iter().map(|m| format!("WHEN DATE '{m}' THEN {}", lit(&fingerprints[m]))).collect();
+    let df = ctx
+        .sql(&format!(
+            "SELECT month_end, measure, key, people, {} AS model_version, {} AS model_hash, {} AS run_id,
+                    DATE '{}' AS computed_as_of, CASE month_end {} END AS inputs_fingerprint, {sealed} AS sealed
+             FROM month_rows WHERE month_end IN ({})",
+            lit(&model.version),
+            lit(&model_hash(plan, model)),
+            lit(run_id),
+            plan.as_of,
+            cases.join(" "),
+            months.iter().map(|m| format!("DATE '{m}'")).collect::<Vec<_>>().join(", "),
+        ))
+        .await?;
+    lake.append(ctx, lake::MONTH_ENDS, df).await?;
+    Ok(())
 }
 
 /// The month ends kept in `month_ends` by another model or codebook only.
@@ -135,32 +227,20 @@ fn warn_missing_people(months: &[NaiveDate], other: &BTreeSet<NaiveDate>) {
 /// rows only); replaces the session's evaluation tables.
 pub async fn seal(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake, cutoff: NaiveDate, run_id: &str) -> Result<Vec<NaiveDate>> {
     let hash = model_hash(plan, model);
-    let kept = kept_months(ctx, &hash).await?;
+    let kept = kept(ctx, &hash).await?;
     let missing: Vec<NaiveDate> = month_ends(plan.as_of, model.trend.months)
         .into_iter()
-        .filter(|m| sealed(*m, cutoff, model.max_age_years as u32) && !kept.contains(m))
+        .filter(|m| sealed(*m, cutoff, model.max_age_years as u32) && !kept.sealed.contains_key(m))
         .collect();
     if missing.is_empty() {
         return Ok(missing);
     }
     warn_missing_people(&missing, &kept_by_other_models(ctx, &hash).await?);
+    let fingerprints = fingerprints(ctx, &missing, model.max_age_years as u32).await?;
     crate::score::register_reference(ctx, plan, model).await?;
     crate::score::prepare(ctx, model).await?;
     count_months(ctx, model, &missing).await?;
-    let fingerprint = lake_fingerprint(lake).await?;
-    let df = ctx
-        .sql(&format!(
-            "SELECT month_end, measure, key, people, {} AS model_version, {} AS model_hash, {} AS run_id,
-                    DATE '{}' AS computed_as_of, {} AS inputs_fingerprint
-             FROM month_rows",
-            lit(&model.version),
-            lit(&hash),
-            lit(run_id),
-            plan.as_of,
-            lit(&fingerprint),
-        ))
-        .await?;
-    lake.append(ctx, lake::MONTH_ENDS, df).await?;
+    keep(ctx, plan, model, lake, run_id, &fingerprints, &missing, true).await?;
     for table in ["month_rows", "signal_spans", "person_spans"] {
         ctx.deregister_table(table)?;
     }
@@ -170,16 +250,6 @@ pub async fn seal(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake,
         "kept the counts of the month ends the purge may reach"
     );
     Ok(missing)
-}
-
-/// The lake the counts were computed from: the versions of the tables the model reads.
-async fn lake_fingerprint(lake: &Lake) -> Result<String> {
-    let mut parts = Vec::new();
-    for table in [lake::SIGNALS, lake::PERSONS] {
-        let v = lake.open(table).await?.and_then(|t| t.version()).map(|v| v as i64).unwrap_or(-1);
-        parts.push(format!("{table}@{v}"));
-    }
-    Ok(parts.join(";"))
 }
 
 /// Evaluates the model at the month ends `months` (and at the month end before each, for the
@@ -291,14 +361,32 @@ pub async fn trend(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
     let shown = month_ends(plan.as_of, model.trend.months);
     let cutoff = crate::retention::purge_cutoff(plan.as_of, model.max_age_years as u32, plan.retention.grace_days);
     let hash = model_hash(plan, model);
-    let kept = kept_months(ctx, &hash).await?;
-    let (reused, computed): (Vec<NaiveDate>, Vec<NaiveDate>) =
-        shown.iter().copied().partition(|m| sealed(*m, cutoff, model.max_age_years as u32) && kept.contains(m));
-    let sealed_computed: Vec<NaiveDate> =
-        computed.iter().copied().filter(|m| sealed(*m, cutoff, model.max_age_years as u32)).collect();
+    let max_age = model.max_age_years as u32;
+    let kept = kept(ctx, &hash).await?;
+    let fingerprints = fingerprints(ctx, &shown, max_age).await?;
+    // Per month end reused: the run whose counts are taken and whether they are sealed.
+    let mut take: Vec<(NaiveDate, String, bool)> = Vec::new();
+    let (mut computed, mut sealed_computed) = (Vec::new(), Vec::new());
+    for m in &shown {
+        if sealed(*m, cutoff, max_age) {
+            match kept.sealed.get(m) {
+                Some(run) => take.push((*m, run.clone(), true)),
+                None => {
+                    computed.push(*m);
+                    sealed_computed.push(*m);
+                }
+            }
+        } else {
+            match kept.unsealed.get(&(*m, fingerprints[m].clone())) {
+                Some(run) => take.push((*m, run.clone(), false)),
+                None => computed.push(*m),
+            }
+        }
+    }
     if !sealed_computed.is_empty() {
         warn_missing_people(&sealed_computed, &kept_by_other_models(ctx, &hash).await?);
     }
+    let reused: Vec<NaiveDate> = take.iter().map(|t| t.0).collect();
     let list = |ms: &[NaiveDate]| ms.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(",");
     tracing::info!(reused = %list(&reused), computed = %list(&computed), "trend month ends");
     if computed.is_empty() {
@@ -312,7 +400,14 @@ pub async fn trend(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
         .await?;
     } else {
         count_months(ctx, model, &computed).await?;
+        // Month ends the purge does not reach are kept with their fingerprint, for the next run
+        // (sealed ones evaluated here lack purged people: not kept).
+        let unsealed: Vec<NaiveDate> = computed.iter().copied().filter(|m| !sealed(*m, cutoff, max_age)).collect();
+        if !unsealed.is_empty() {
+            keep(ctx, plan, model, lake, run_id, &fingerprints, &unsealed, false).await?;
+        }
     }
+
     let a = format!("DATE '{}'", plan.as_of);
     let latest = format!("DATE '{}'", shown.last().expect("at least one month"));
     let population = format!(
@@ -325,19 +420,22 @@ pub async fn trend(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
          GROUP BY gender",
         max_age = model.max_age_years,
     );
-    let reused_dates: Vec<String> = reused.iter().map(|m| format!("DATE '{m}'")).collect();
-    let kept_rows = if reused.is_empty() {
+    let kept_rows = if take.is_empty() {
         String::new()
     } else {
+        let which: Vec<String> = take
+            .iter()
+            .map(|(m, run, sealed)| {
+                let fp = if *sealed { String::new() } else { format!(" AND inputs_fingerprint = {}", lit(&fingerprints[m])) };
+                format!("(month_end = DATE '{m}' AND run_id = {} AND coalesce(sealed, false) = {sealed}{fp})", lit(run))
+            })
+            .collect();
         format!(
             "UNION ALL
-             SELECT k.month_end, k.measure, k.key, k.people
-             FROM month_ends k
-             JOIN (SELECT month_end, max(run_id) AS run_id FROM month_ends WHERE model_hash = {h} GROUP BY month_end) r
-               ON r.month_end = k.month_end AND r.run_id = k.run_id
-             WHERE k.model_hash = {h} AND k.month_end IN ({dates}) AND k.measure <> 'population_gender'",
-            h = lit(&hash),
-            dates = reused_dates.join(", "),
+             SELECT month_end, measure, key, people FROM month_ends
+             WHERE model_hash = {} AND measure <> 'population_gender' AND ({})",
+            lit(&hash),
+            which.join(" OR "),
         )
     };
     crate::score::materialise(

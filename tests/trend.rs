@@ -274,3 +274,31 @@ fn only_the_month_ends_whose_inputs_changed_are_counted_again() {
     assert_eq!(computed, 11);
     assert!(incremental == full, "the kept counts and the corrected month ends give what a new lake gives");
 }
+
+/// Another model cannot reuse the month ends another model's counts were kept for: the purged
+/// people are missing from them, and the run says so.
+#[test]
+fn another_model_counts_the_sealed_month_ends_again_and_warns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let s = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
+    let synth = humiao(&["synth", "--youths", "800", "--seed", "5", "--as-of", "2026-11-24", "--out", &s(dir.to_path_buf())]);
+    assert_eq!(synth.code, 0, "{}", synth.stderr);
+    let key = key_file(dir, DEMO_KEY);
+    let (lake, out) = (dir.join("lake"), dir.join("out"));
+    let run = pipeline_at("run", dir, &lake, &out, &key, "2026-11-24", None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stderr.contains("another model or codebook"), "{}", run.stderr);
+    let text = std::fs::read_to_string(root().join("models/collision.toml")).unwrap();
+    let model = dir.join("collision-next.toml");
+    std::fs::write(&model, text.replace("version = \"2026.11-1\"", "version = \"2026.11-2\"")).unwrap();
+    let run = pipeline_at("run", dir, &lake, &out, &key, "2026-11-24", Some(&model));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("another model or codebook"), "{}", run.stderr);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("2026-11-24/manifest.json")).unwrap()).unwrap();
+    // The 13 sealed month ends are counted again (before the purge) and kept for the new model;
+    // the other 11 are evaluated.
+    assert_eq!(manifest["row_counts"]["trend_month_ends_computed"], 11);
+    assert_eq!(manifest["row_counts"]["trend_month_ends_reused"], 13);
+}

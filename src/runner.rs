@@ -247,6 +247,10 @@ async fn score_stage(plan: &Plan, model: &Model, audit: &AuditLog) -> Result<Eva
             }
             _ => {
                 let cutoff = crate::retention::purge_cutoff(plan.as_of, model.max_age_years as u32, plan.retention.grace_days);
+                // What the trend needs of the people the purge may remove is kept first, as
+                // counts per month end (committed on their own: they stay if this run dies).
+                crate::score::trend::seal(&ctx, plan, model, &lake, cutoff, &run_id).await?;
+                checkpoint("sealed");
                 let (purged, files_removed) = crate::retention::purge(&ctx, &lake, cutoff).await?;
                 if purged > 0 || files_removed > 0 {
                     audit.append(
@@ -302,6 +306,8 @@ fn finish(
     let mut counts = scored.counts.clone();
     let mut timings = scored.timings.clone();
     timings.insert("trend".into(), trend.seconds);
+    counts.insert("trend_month_ends_reused".into(), trend.reused.len() as u64);
+    counts.insert("trend_month_ends_computed".into(), trend.computed.len() as u64);
     if let Some(i) = &ingested {
         let t = &i.report.totals;
         counts.insert("rows_read".into(), t.rows_read);

@@ -98,6 +98,23 @@ fn register_udfs(ctx: &SessionContext) {
             Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
         }),
     ));
+    // The first 16 hex digits of a hex digest (md5, sha256) as a BIGINT, for fingerprints that
+    // are combined with bit_xor (order-independent).
+    ctx.register_udf(create_udf(
+        "hash64",
+        vec![DataType::Utf8],
+        DataType::Int64,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let text = as_string_array(&arrays[0])?;
+            let out: Int64Array = text
+                .iter()
+                .map(|v| v.and_then(|v| v.get(..16)).and_then(|h| u64::from_str_radix(h, 16).ok()).map(|n| n as i64))
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
+        }),
+    ));
     ctx.register_udf(create_udf(
         "last_day_of_month",
         vec![DataType::Date32],

@@ -59,12 +59,16 @@ fn a_run_killed_anywhere_leaves_the_previous_outputs_and_reruns_to_the_same_list
     night(&reference, "2026-11-24", None);
     let list = |dir: &Path| {
         let out = dir.join("out/2026-11-24");
-        (std::fs::read(out.join("risk_list.csv")).unwrap(), std::fs::read(out.join("risk_list.parquet")).unwrap())
+        (
+            std::fs::read(out.join("risk_list.csv")).unwrap(),
+            std::fs::read(out.join("risk_list.parquet")).unwrap(),
+            std::fs::read(out.join("trend.parquet")).unwrap(),
+        )
     };
     let want = list(&reference);
     assert!(String::from_utf8_lossy(&want.0).contains("新增"));
 
-    for point in ["ingest_staged", "ingest_written", "purged", "scored", "trend", "outputs_half", "outputs_swapping"] {
+    for point in ["ingest_staged", "ingest_written", "sealed", "purged", "scored", "trend", "outputs_half", "outputs_swapping"] {
         let dir = tmp.path().join(point);
         copy_tree(&base, &dir);
         add_night_two(&dir);
@@ -72,7 +76,7 @@ fn a_run_killed_anywhere_leaves_the_previous_outputs_and_reruns_to_the_same_list
         assert_eq!(snapshot(&dir.join("out/2026-11-23")), night_one, "{point}: the previous outputs changed");
         assert!(!dir.join("out/2026-11-24/risk_list.csv").exists(), "{point}: a half-made output folder is visible");
         night(&dir, "2026-11-24", None);
-        assert!(list(&dir) == want, "{point}: the rerun's list differs from an uninterrupted run's");
+        assert!(list(&dir) == want, "{point}: the rerun's list or trend differs from an uninterrupted run's");
         assert!(!dir.join("lake/.inflight.json").exists());
     }
 

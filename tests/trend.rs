@@ -25,6 +25,14 @@ fn every_month_end_of_the_trend_gives_the_tiers_of_scoring_that_date() {
     assert_eq!(synth.code, 0, "{}", synth.stderr);
     let key = key_file(dir, DEMO_KEY);
     let (lake, out) = (dir.join("lake"), dir.join("out"));
+    // A list of a past month end can only be made from the people still in the lake, while the
+    // trend counts those the age-out purge has removed since (from the counts kept before it):
+    // the comparison is made on a lake the purge does not reach.
+    let pipeline = pipeline_with_grace(dir, 100000);
+    let pipeline_at = |command: &str, dir: &std::path::Path, lake: &std::path::Path, out: &std::path::Path, key: &std::path::Path, as_of: &str, model: Option<&std::path::Path>| {
+        let args = pipeline_args(command, &pipeline, dir, lake, out, key, as_of, model);
+        humiao(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
     let run = pipeline_at("run", dir, &lake, &out, &key, "2026-11-24", None);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let trend = out.join("2026-11-24/trend.parquet");
@@ -139,4 +147,158 @@ fn leadership_sees_no_count_below_five_and_no_total_that_reveals_one() {
     // The suppressed view is what the report shows: no number below 5 next to a tier name.
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("&lt;5"), "the report marks suppressed cells");
+}
+
+/// A copy of the demo pipeline (paths made absolute) in `dir` with `[retention] grace_days`.
+fn pipeline_with_grace(dir: &std::path::Path, grace_days: u32) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(root().join("pipelines/demo.toml")).unwrap();
+    let abs = |p: &str| root().join("pipelines").join(p).to_string_lossy().into_owned();
+    let text = text
+        .replace("tables = \"tables\"", &format!("tables = \"{}\"", abs("tables")))
+        .replace("codebook = \"../models/codebook.toml\"", &format!("codebook = \"{}\"", abs("../models/codebook.toml")))
+        .replace("model = \"../models/collision.toml\"", &format!("model = \"{}\"", abs("../models/collision.toml")))
+        .replace("grace_days = 365", &format!("grace_days = {grace_days}"));
+    let path = dir.join(format!("grace-{grace_days}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Every (month_end, measure, key, people) of a trend.parquet, sorted.
+fn all_counts(trend: &std::path::Path) -> Vec<Vec<String>> {
+    parquet_rows(trend, "SELECT CAST(month_end AS VARCHAR), measure, key, people FROM t ORDER BY 1, 2, 3")
+}
+
+/// Issue 12, point 1: the age-out purge removed people who were minors at the older month ends,
+/// and the trend counted fewer people there. The month ends' counts are kept before the purge.
+#[test]
+fn the_trend_counts_people_the_purge_has_removed_as_a_lake_that_keeps_everyone_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let s = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
+    let synth = humiao(&["synth", "--youths", "3000", "--seed", "21", "--as-of", "2026-11-24", "--out", &s(dir.to_path_buf())]);
+    assert_eq!(synth.code, 0, "{}", synth.stderr);
+    let key = key_file(dir, DEMO_KEY);
+    // 200 days: the purge reaches the month ends up to 2026-05-31; 100000: it reaches none.
+    let (short, unbounded) = (pipeline_with_grace(dir, 200), pipeline_with_grace(dir, 100000));
+    let run = |pipeline: &std::path::Path, lake: &str, as_of: &str| {
+        let args = pipeline_args("run", pipeline, dir, &dir.join(lake), &dir.join(format!("out-{lake}")), &key, as_of, None);
+        let r = humiao(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let out = dir.join(format!("out-{lake}")).join(as_of);
+        let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+        (all_counts(&out.join("trend.parquet")), manifest)
+    };
+    for (night, as_of) in ["2026-11-24", "2026-11-25"].into_iter().enumerate() {
+        let (purged, m) = run(&short, "purged", as_of);
+        let (kept, _) = run(&unbounded, "kept", as_of);
+        if night == 0 {
+            assert!(m["row_counts"]["persons_purged"].as_u64().unwrap() > 0, "the purge bites: {m}");
+        }
+        // The first night takes 2024-11-30 … 2026-05-31 from the counts kept before the purge;
+        // the second also the later month ends, whose inputs did not change.
+        let reused = if night == 0 { 19 } else { 24 };
+        assert_eq!(m["row_counts"]["trend_month_ends_reused"], reused, "{as_of}: month ends from the kept counts");
+        let months: std::collections::BTreeSet<&String> = purged.iter().map(|r| &r[0]).collect();
+        assert_eq!(months.len(), 24, "{as_of}");
+        for measure in ["listed", "tier", "category", "township", "new", "lifted", "pair", "gender", "collision", "key_youth"] {
+            let of = |rows: &Vec<Vec<String>>| rows.iter().filter(|r| r[1] == measure).cloned().collect::<Vec<_>>();
+            assert_eq!(of(&purged), of(&kept), "{as_of}: measure {measure}");
+        }
+        assert_eq!(purged, kept, "{as_of}: every count");
+    }
+    // The people are gone from the lake: a list of an old month end has fewer people than the
+    // trend counted for it, and the kept counts hold no person key.
+    let trend = dir.join("out-purged/2026-11-25/trend.parquet");
+    let counted = month_counts(&trend, "2024-11-30")[&("listed".to_string(), "all".to_string())];
+    let args = pipeline_args("score", &short, dir, &dir.join("purged"), &dir.join("old"), &key, "2024-11-30", None);
+    let r = humiao(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let listed = parquet_rows(&dir.join("old/2024-11-30/risk_list.parquet"), "SELECT count(*) FROM t")[0][0].parse::<u64>().unwrap();
+    assert!(listed < counted, "the purged lake lists {listed} on 2024-11-30, the trend counted {counted}");
+    let columns = lake_query(&dir.join("purged"), "SELECT * FROM month_ends LIMIT 1");
+    assert!(!columns.is_empty());
+    let keys = lake_query(&dir.join("purged"), "SELECT count(*) FROM month_ends WHERE length(key) = 64");
+    assert_eq!(keys, vec![vec!["0".to_string()]]);
+}
+
+/// Issue 12, point 2: a month end is evaluated again only when what it is counted from changed.
+/// A run with nothing new takes every month end from the kept counts (and writes the same
+/// trend.parquet); a correction of an August record reopens August to October only; and the
+/// result is that of a lake made from scratch from the same inbox.
+#[test]
+fn only_the_month_ends_whose_inputs_changed_are_counted_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let s = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
+    let synth = humiao(&["synth", "--youths", "3000", "--seed", "21", "--as-of", "2026-11-24", "--out", &s(dir.to_path_buf())]);
+    assert_eq!(synth.code, 0, "{}", synth.stderr);
+    let key = key_file(dir, DEMO_KEY);
+    let run = |lake: &str| {
+        let out = dir.join(format!("out-{lake}"));
+        let r = pipeline_at("run", dir, &dir.join(lake), &out, &key, "2026-11-24", None);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let out = out.join("2026-11-24");
+        let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+        let computed = manifest["row_counts"]["trend_month_ends_computed"].as_u64().unwrap();
+        (std::fs::read(out.join("trend.parquet")).unwrap(), computed, r.stderr)
+    };
+    let (first, computed, _) = run("lake");
+    assert_eq!(computed, 24 - 13, "the first run evaluates the month ends the purge does not reach (2025-12-31 on)");
+    let (again, computed, log) = run("lake");
+    assert_eq!(computed, 0, "nothing new: {log}");
+    assert!(first == again, "nothing new gives the same trend.parquet");
+
+    // A correction of a police record of August 2026 (another day of the same month).
+    let police = dir.join("inbox/police");
+    let text = std::fs::read_to_string(police.join("police_incidents_2026-11-23.csv")).unwrap();
+    // (a record that no later file of the inbox delivers again)
+    let corrected = std::fs::read_to_string(police.join("police_incidents_2026-11-24.csv")).unwrap()
+        + &std::fs::read_to_string(police.join("police_incidents_2026-11-24_correction.csv")).unwrap();
+    let header = text.lines().next().unwrap();
+    let line = text
+        .lines()
+        .skip(1)
+        .find(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            !l.contains('"') && !f[0].is_empty() && f[3] > "2010" && f[7].starts_with("2026-08-") && !corrected.contains(f[6])
+        })
+        .expect("a police record of August 2026");
+    let mut f: Vec<String> = line.split(',').map(String::from).collect();
+    f[7] = if f[7] == "2026-08-01" { "2026-08-02".into() } else { "2026-08-01".into() };
+    write_csv(&police.join("police_incidents_zz_fix.csv"), &[header, &f.join(",")]);
+    let (incremental, computed, log) = run("lake");
+    assert_eq!(computed, 3, "2026-08-31, 2026-09-30 and 2026-10-31: {log}");
+    let line = log.lines().find(|l| l.contains("trend month ends")).expect("the trend logs its month ends");
+    assert!(line.ends_with("2026-08-31,2026-09-30,2026-10-31") || line.contains("2026-08-31,2026-09-30,2026-10-31\u{1b}"), "the log names them: {line}");
+    let (full, computed, _) = run("fresh");
+    assert_eq!(computed, 11);
+    assert!(incremental == full, "the kept counts and the corrected month ends give what a new lake gives");
+}
+
+/// Another model cannot reuse the month ends another model's counts were kept for: the purged
+/// people are missing from them, and the run says so.
+#[test]
+fn another_model_counts_the_sealed_month_ends_again_and_warns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let s = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
+    let synth = humiao(&["synth", "--youths", "800", "--seed", "5", "--as-of", "2026-11-24", "--out", &s(dir.to_path_buf())]);
+    assert_eq!(synth.code, 0, "{}", synth.stderr);
+    let key = key_file(dir, DEMO_KEY);
+    let (lake, out) = (dir.join("lake"), dir.join("out"));
+    let run = pipeline_at("run", dir, &lake, &out, &key, "2026-11-24", None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stderr.contains("another model or codebook"), "{}", run.stderr);
+    let text = std::fs::read_to_string(root().join("models/collision.toml")).unwrap();
+    let model = dir.join("collision-next.toml");
+    std::fs::write(&model, text.replace("version = \"2026.11-1\"", "version = \"2026.11-2\"")).unwrap();
+    let run = pipeline_at("run", dir, &lake, &out, &key, "2026-11-24", Some(&model));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("another model or codebook"), "{}", run.stderr);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("2026-11-24/manifest.json")).unwrap()).unwrap();
+    // The 13 sealed month ends are counted again (before the purge) and kept for the new model;
+    // the other 11 are evaluated.
+    assert_eq!(manifest["row_counts"]["trend_month_ends_computed"], 11);
+    assert_eq!(manifest["row_counts"]["trend_month_ends_reused"], 13);
 }

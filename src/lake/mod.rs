@@ -10,10 +10,15 @@
 //! | `runs` | a completed run (and the audit log entry it anchors); rows of any other run are debris of a crash |
 //! | `scores` | the risk list of each scored as-of date (the history changes are read from) |
 //! | `trends` | each run's monthly counts (month end, measure, key, people) |
+//! | `month_ends` | a month end's counts (month end, measure, key, people), with the model and inputs fingerprint that made them, and whether they were sealed before the age-out purge reached its people; no person key |
 //! | `decisions` | a reviewer's decision on a person for a unit (the note's text is not kept) |
 //!
 //! Every row carries the `run_id` that wrote it. A run commits `runs` last, so
-//! [`Lake::recover`] can remove what a killed run left behind before the next run starts.
+//! [`Lake::recover`] can remove what a killed run left behind before the next run starts. The
+//! one exception is the sealed counts of `month_ends`: they are written (and committed) before
+//! the purge of the run that writes them, from the committed lake, and stay whatever happens to
+//! that run after (the purge they precede may already be done); `recover` leaves `month_ends`
+//! to the rollback, which undoes only what a run wrote after [`Lake::begin`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -38,7 +43,8 @@ pub const RUNS: &str = "runs";
 pub const SCORES: &str = "scores";
 pub const TRENDS: &str = "trends";
 pub const DECISIONS: &str = "decisions";
-pub const TABLES: [&str; 9] = [SIGNALS, PERSONS, PENDING, QUARANTINE, FILES, RUNS, SCORES, TRENDS, DECISIONS];
+pub const MONTH_ENDS: &str = "month_ends";
+pub const TABLES: [&str; 10] = [SIGNALS, PERSONS, PENDING, QUARANTINE, FILES, RUNS, SCORES, TRENDS, DECISIONS, MONTH_ENDS];
 
 /// No column statistics in the log: min/max of person_key would keep a purged person's key in
 /// the log after their rows are gone.
@@ -198,6 +204,24 @@ pub fn schema_of(table: &str) -> SchemaRef {
             utf8("measure"),
             utf8("key"),
             int64("people"),
+        ],
+        MONTH_ENDS => vec![
+            date("month_end"),
+            utf8("measure"),
+            utf8("key"),
+            int64("people"),
+            utf8("model_version"),
+            // SHA-256 of the model file's and the codebook's hashes: another model or codebook
+            // does not reuse these counts
+            utf8("model_hash"),
+            utf8("run_id"),
+            // the as-of date of the run that computed them
+            date("computed_as_of"),
+            // what they were counted from: the signals a month end's evaluation reads (see
+            // score::trend::fingerprints)
+            utf8("inputs_fingerprint"),
+            // kept before a purge that may reach their people (never recomputed while reused)
+            Field::new("sealed", DataType::Boolean, true),
         ],
         other => unreachable!("no lake table {other}"),
     };

@@ -1051,7 +1051,7 @@ mod tests {
             let text = svg(stem);
             assert!(text.contains(title), "{stem}.svg lacks its title");
             assert!(text.contains(FONT_FAMILY), "{stem}.svg does not name the font");
-            assert!(text.contains("阴影") || text.contains("空心圆点") || text.contains("斜线带"), "{stem}.svg has no footnote on suppression");
+            assert!(text.contains("阴影") || text.contains("空心圆点") || text.contains("斜线带") || text.contains("空心框"), "{stem}.svg has no footnote on suppression");
         }
         // "<5" is escaped in SVG text.
         for stem in ["townships", "cooccurrence"] {

@@ -302,3 +302,70 @@ fn another_model_counts_the_sealed_month_ends_again_and_warns() {
     assert_eq!(manifest["row_counts"]["trend_month_ends_computed"], 11);
     assert_eq!(manifest["row_counts"]["trend_month_ends_reused"], 13);
 }
+
+/// Issue 13, point 1: red at 2–4 people hid orange and yellow too, and the chart drew them at a
+/// made-up height. For every month of a synthetic trend the hidden tiers are the fewest people
+/// that protect the small ones (against a brute force over the month's table), no hidden cell
+/// could be shown again, and the chart draws the hidden tiers as one band of their true total,
+/// as leadership.json says.
+#[test]
+fn the_tier_chart_hides_the_least_and_draws_hidden_tiers_at_their_true_total() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let s = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
+    let synth = humiao(&["synth", "--youths", "800", "--seed", "3", "--as-of", "2026-11-24", "--out", &s(dir.to_path_buf())]);
+    assert_eq!(synth.code, 0, "{}", synth.stderr);
+    let key = key_file(dir, DEMO_KEY);
+    let run = pipeline_at("run", dir, &dir.join("lake"), &dir.join("out"), &key, "2026-11-24", None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out = dir.join("out/2026-11-24");
+    let view: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("leadership.json")).unwrap()).unwrap();
+    let months: Vec<String> = view["months"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_string()).collect();
+    let tiers = view["tiers"].as_array().unwrap();
+    assert_eq!(tiers.len(), 4, "red, orange, yellow, blue");
+    // A month's table: red, orange, yellow, blue, listed (their total), 重点青少年 (red + orange).
+    let exposed = |v: &[u64; 6], h: &[bool; 6]| {
+        let one = |members: &[usize], total: usize| !h[total] && members.iter().filter(|&&m| h[m]).count() == 1;
+        one(&[0, 1, 2, 3], 4) || one(&[0, 1], 5) && v[0] + v[1] > 0
+    };
+    let mut merged_months = 0;
+    for (m, month) in months.iter().enumerate() {
+        let counts = month_counts(&out.join("trend.parquet"), month);
+        let get = |measure: &str, key: &str| counts.get(&(measure.to_string(), key.to_string())).copied().unwrap_or(0);
+        let v = [get("tier", "red"), get("tier", "orange"), get("tier", "yellow"), get("tier", "blue"), get("listed", "all"), get("key_youth", "all")];
+        let tier_hidden: Vec<bool> = tiers.iter().map(|t| t["cells"][m] == "Suppressed").collect();
+        // Where the listed and 重点 totals are shown, the month's table is all that constrains it
+        // (the latest month's totals also add up over townships, genders and 留守).
+        let listed_shown = view["tiers_hidden_total"][m].is_u64() || !tier_hidden.contains(&true);
+        let lost: u64 = (0..4).filter(|&i| tier_hidden[i] && v[i] >= 5).map(|i| v[i]).sum();
+        if m + 1 < months.len() && listed_shown {
+            let least = (0u32..64)
+                .filter_map(|mask| {
+                    let h: [bool; 6] = std::array::from_fn(|i| mask & (1 << i) != 0);
+                    let ok = (0..6).all(|i| (v[i] > 0 && v[i] < 5) <= h[i] && (!h[i] || v[i] > 0)) && !exposed(&v, &h);
+                    ok.then(|| (0..6).filter(|&i| h[i] && v[i] >= 5).map(|i| v[i]).sum::<u64>())
+                })
+                .min()
+                .unwrap();
+            assert_eq!(lost, least, "{month}: tiers {v:?} hidden {tier_hidden:?}");
+        }
+        for (i, &h) in tier_hidden.iter().enumerate() {
+            if v[i] > 0 && v[i] < 5 {
+                assert!(h, "{month}: tier {i} is small and shown");
+            }
+        }
+        // The chart's band is the hidden tiers' true total.
+        if tier_hidden.contains(&true) && view["tiers_hidden_total"][m].is_u64() {
+            let hidden_total: u64 = (0..4).filter(|&i| tier_hidden[i]).map(|i| v[i]).sum();
+            assert_eq!(view["tiers_hidden_total"][m].as_u64(), Some(hidden_total), "{month}");
+            merged_months += 1;
+        } else {
+            assert!(view["tiers_hidden_total"][m].is_null(), "{month}: no band without hidden tiers");
+        }
+    }
+    assert!(merged_months > 0, "a county of 800 has months with a small red tier");
+    let svg = std::fs::read_to_string(out.join("charts/tiers.svg")).unwrap();
+    assert!(!svg.contains("示意"), "no tier is drawn at a made-up height");
+    assert!(svg.contains("斜线带为合并显示的等级"), "the footnote says what the band is");
+    assert!(!svg.contains("阴影/空白表示少于"), "hidden tiers are not all below 5");
+}

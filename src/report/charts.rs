@@ -471,15 +471,25 @@ fn suppressed_note(view: &LeadershipView, what: &str) -> String {
 
 fn tiers<DB: DrawingBackend>(c: &Canvas<DB>, view: &LeadershipView) -> Drawn<DB> {
     let n = view.months.len();
-    let any_hidden = view.tiers.iter().any(|s| s.cells.contains(&Cell::Suppressed));
     let frame = Frame {
         title: format!("{}各风险等级人数（月末）", view.county),
         subtitle: None,
         legend: view.tiers.iter().map(|s| (Key::Swatch(rgb(s.colour)), s.label.clone())).collect(),
-        footnotes: if any_hidden {
-            vec![format!("阴影/空白表示少于{}人（数值已隐藏，高度仅为示意）", view.threshold)]
-        } else {
-            vec![]
+        footnotes: {
+            let month_hidden = |i: usize| view.tiers.iter().any(|s| s.cells.get(i) == Some(&Cell::Suppressed));
+            let merged_any = (0..n).any(|i| month_hidden(i) && view.tiers_hidden_total.get(i).copied().flatten().is_some());
+            let gap_any = (0..n).any(|i| month_hidden(i) && view.tiers_hidden_total.get(i).copied().flatten().is_none());
+            let mut notes = Vec::new();
+            if merged_any {
+                notes.push(format!(
+                    "斜线带为合并显示的等级（如“红+橙”），高度为其合计人数：其中有等级少于{}人，单独显示会被推算",
+                    view.threshold
+                ));
+            }
+            if gap_any {
+                notes.push("空心框表示该月被隐藏的等级（合计人数也已隐藏，不按人数画高度）".to_string());
+            }
+            notes
         },
     };
     let (top, bottom) = c.frame(view, &frame)?;
@@ -490,22 +500,12 @@ fn tiers<DB: DrawingBackend>(c: &Canvas<DB>, view: &LeadershipView) -> Drawn<DB>
     }
     let months = MonthAxis { left: l, slot: (r - l) as f64 / n as f64, n };
 
-    // A suppressed segment is drawn `nominal` high: the threshold, but at least 9 px.
-    let shown_max = (0..n)
-        .map(|i| view.tiers.iter().map(|s| s.cells.get(i).and_then(|c| c.value()).unwrap_or(0)).sum::<u64>())
-        .max()
-        .unwrap_or(0) as f64;
-    let px_per_unit_guess = (b - t) as f64 / (shown_max.max(1.0) * 1.1);
-    let nominal = (view.threshold as f64).max(9.0 / px_per_unit_guess);
+    // A month's hidden tiers are one band of their true total (known from the listed total), or,
+    // when that is hidden too, nothing of a made-up height: an empty frame on top of the stack.
+    let merged = |i: usize| view.tiers_hidden_total.get(i).copied().flatten();
     let stack = |i: usize| -> f64 {
-        view.tiers
-            .iter()
-            .map(|s| match s.cells.get(i) {
-                Some(Cell::Shown(v)) => *v as f64,
-                Some(Cell::Suppressed) => nominal,
-                None => 0.0,
-            })
-            .sum()
+        let shown: u64 = view.tiers.iter().filter_map(|s| s.cells.get(i).and_then(|c| c.value())).sum();
+        (shown + merged(i).unwrap_or(0)) as f64
     };
     let values = ValueAxis::new((0..n).map(stack).fold(0.0, f64::max), 5.0, true);
     time_axes(c, view, plot, &months, &values, "人数")?;
@@ -516,24 +516,49 @@ fn tiers<DB: DrawingBackend>(c: &Canvas<DB>, view: &LeadershipView) -> Drawn<DB>
     for i in 0..n {
         let x = months.x(i);
         let mut base = 0.0;
+        let mut band: Option<(f64, Vec<&Series>)> = None;
         for s in &view.tiers {
             let colour = rgb(s.colour);
-            let (height, hidden) = match s.cells.get(i) {
-                Some(Cell::Shown(v)) => (*v as f64, false),
-                Some(Cell::Suppressed) => (nominal, true),
+            let height = match s.cells.get(i) {
+                Some(Cell::Shown(v)) => *v as f64,
+                Some(Cell::Suppressed) => {
+                    // The merged band stands where its first hidden tier would.
+                    match &mut band {
+                        Some((_, hidden)) => hidden.push(s),
+                        None => {
+                            band = Some((base, vec![s]));
+                            base += merged(i).unwrap_or(0) as f64;
+                        }
+                    }
+                    continue;
+                }
                 None => continue,
             };
             let (y0, y1) = (y(base), y(base + height));
-            if hidden {
-                c.hatched((x - half, y1), (x + half, y0), &colour)?;
-            } else if y0 > y1 {
+            if y0 > y1 {
                 c.fill_rect((x - half, y1), (x + half, y0), &colour)?;
             }
             if i == n - 1 {
-                let cell = s.cells[i];
-                latest.push(((y0 + y1) / 2, cell.text(view.threshold), colour));
+                latest.push(((y0 + y1) / 2, s.cells[i].text(view.threshold), colour));
             }
             base += height;
+        }
+        if let Some((at, hidden)) = band {
+            let colour = rgb(hidden[0].colour);
+            let names: Vec<String> = hidden.iter().map(|s| s.label.chars().next().map(String::from).unwrap_or_default()).collect();
+            let (y0, y1, text) = match merged(i) {
+                Some(total) => (y(at), y(at + total as f64), format!("{} {total}", names.join("+"))),
+                None => (y(base), y(base) - 9, format!("{} <{}", names.join("+"), view.threshold)),
+            };
+            if merged(i).is_some() {
+                c.hatched((x - half, y1), (x + half, y0), &colour)?;
+            } else {
+                c.outline_rect((x - half, y1), (x + half, y0), &colour)?;
+            }
+            if i == n - 1 {
+                latest.push(((y0 + y1) / 2, text, colour));
+                latest.sort_by_key(|(y, _, _)| std::cmp::Reverse(*y));
+            }
         }
     }
     // The latest month's numbers, right of its bar, pushed apart where segments are thin.
@@ -922,6 +947,7 @@ mod tests {
             model_version: "collision-2026.11".into(),
             threshold: 5,
             months: month_ends(n),
+            tiers_hidden_total: vec![None; n],
             tiers,
             categories,
             collisions_and_key_youth: collisions,
@@ -1025,7 +1051,7 @@ mod tests {
             let text = svg(stem);
             assert!(text.contains(title), "{stem}.svg lacks its title");
             assert!(text.contains(FONT_FAMILY), "{stem}.svg does not name the font");
-            assert!(text.contains("阴影") || text.contains("空心圆点"), "{stem}.svg has no footnote on suppression");
+            assert!(text.contains("阴影") || text.contains("空心圆点") || text.contains("斜线带") || text.contains("空心框"), "{stem}.svg has no footnote on suppression");
         }
         // "<5" is escaped in SVG text.
         for stem in ["townships", "cooccurrence"] {

@@ -562,6 +562,7 @@ mod tests {
             model_version: "2026.11-demo".into(),
             threshold: 5,
             months,
+            tiers_hidden_total: Vec::new(),
             tiers: vec![
                 series("red", "红色预警", (200, 40, 40), 6, n),
                 series("orange", "橙色预警", (240, 140, 30), 12, n),

@@ -186,6 +186,13 @@ pub fn build_view(input: &ViewInput) -> LeadershipView {
         _ => None,
     };
 
+    let tiers_hidden_total: Vec<Option<u64>> = (0..months.len())
+        .map(|m| {
+            let hidden_tiers = tier_ix.iter().filter(|ix| hidden[ix[m]]).count();
+            let shown: u64 = tier_ix.iter().filter(|ix| !hidden[ix[m]]).map(|ix| a.values[ix[m]]).sum();
+            (hidden_tiers > 0 && !hidden[listed_ix[m]]).then(|| a.values[listed_ix[m]] - shown)
+        })
+        .collect();
     let tier_label = |name: &str| {
         let short = input.codebook.section("tiers").and_then(|s| s.get(name)).map(|e| e.label.clone()).unwrap_or_default();
         match name {
@@ -313,6 +320,7 @@ pub fn build_view(input: &ViewInput) -> LeadershipView {
         threshold: input.threshold,
         months,
         tiers,
+        tiers_hidden_total,
         categories,
         collisions_and_key_youth,
         new_and_lifted,

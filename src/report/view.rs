@@ -131,6 +131,10 @@ pub struct LeadershipView {
     pub months: Vec<NaiveDate>,
     /// People per tier, red first.
     pub tiers: Vec<Series>,
+    /// Per month, the people of the hidden tiers together (the listed total less the shown
+    /// tiers: a reader can work it out already), drawn as one merged band such as 红+橙; None
+    /// when the month has no hidden tier or its listed total is hidden too.
+    pub tiers_hidden_total: Vec<Option<u64>>,
     /// People per category, C1 first.
     pub categories: Vec<Series>,
     /// 碰撞命中 and 重点青少年 (red + orange).

@@ -85,20 +85,24 @@ fn every_month_end_of_the_trend_gives_the_tiers_of_scoring_that_date() {
     assert_eq!(counts.get(&("lifted".into(), "all".into())).copied().unwrap_or(0), lifted);
 }
 
-/// Every count leadership sees, from leadership.json: shown only when 0 or at least 5, and no
-/// month's tiers give a hidden one away through the month's total.
-#[test]
-fn leadership_sees_no_count_below_five_and_no_total_that_reveals_one() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
+/// A small county (800 youths: many cells are small) run as of 2026-11-24 under `dir`; returns
+/// its output folder.
+fn small_county_run(dir: &std::path::Path) -> std::path::PathBuf {
     let s = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
-    // A small county: many cells are small.
     let synth = humiao(&["synth", "--youths", "800", "--seed", "3", "--as-of", "2026-11-24", "--out", &s(dir.to_path_buf())]);
     assert_eq!(synth.code, 0, "{}", synth.stderr);
     let key = key_file(dir, DEMO_KEY);
     let run = pipeline_at("run", dir, &dir.join("lake"), &dir.join("out"), &key, "2026-11-24", None);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let out = dir.join("out/2026-11-24");
+    dir.join("out/2026-11-24")
+}
+
+/// Every count leadership sees, from leadership.json: shown only when 0 or at least 5, and no
+/// month's tiers give a hidden one away through the month's total.
+#[test]
+fn leadership_sees_no_count_below_five_and_no_total_that_reveals_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = small_county_run(tmp.path());
     let view: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("leadership.json")).unwrap()).unwrap();
     let mut shown = 0;
     let mut suppressed = 0;
@@ -311,14 +315,7 @@ fn another_model_counts_the_sealed_month_ends_again_and_warns() {
 #[test]
 fn the_tier_chart_hides_the_least_and_draws_hidden_tiers_at_their_true_total() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let s = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
-    let synth = humiao(&["synth", "--youths", "800", "--seed", "3", "--as-of", "2026-11-24", "--out", &s(dir.to_path_buf())]);
-    assert_eq!(synth.code, 0, "{}", synth.stderr);
-    let key = key_file(dir, DEMO_KEY);
-    let run = pipeline_at("run", dir, &dir.join("lake"), &dir.join("out"), &key, "2026-11-24", None);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let out = dir.join("out/2026-11-24");
+    let out = small_county_run(tmp.path());
     let view: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("leadership.json")).unwrap()).unwrap();
     let months: Vec<String> = view["months"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_string()).collect();
     let tiers = view["tiers"].as_array().unwrap();

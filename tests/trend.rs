@@ -16,14 +16,21 @@ fn month_counts(trend: &std::path::Path, month: &str) -> BTreeMap<(String, Strin
         .collect()
 }
 
+/// A synthetic county of `youths` (30 months of history to 2026-11-24) under `dir`; returns the
+/// key file.
+fn synth_county(dir: &std::path::Path, youths: u32, seed: u32) -> std::path::PathBuf {
+    let s = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
+    let (youths, seed) = (youths.to_string(), seed.to_string());
+    let synth = humiao(&["synth", "--youths", &youths, "--seed", &seed, "--as-of", "2026-11-24", "--out", &s(dir.to_path_buf())]);
+    assert_eq!(synth.code, 0, "{}", synth.stderr);
+    key_file(dir, DEMO_KEY)
+}
+
 #[test]
 fn every_month_end_of_the_trend_gives_the_tiers_of_scoring_that_date() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let s = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
-    let synth = humiao(&["synth", "--youths", "3000", "--seed", "21", "--as-of", "2026-11-24", "--out", &s(dir.to_path_buf())]);
-    assert_eq!(synth.code, 0, "{}", synth.stderr);
-    let key = key_file(dir, DEMO_KEY);
+    let key = synth_county(dir, 3000, 21);
     let (lake, out) = (dir.join("lake"), dir.join("out"));
     // A list of a past month end can only be made from the people still in the lake, while the
     // trend counts those the age-out purge has removed since (from the counts kept before it):
@@ -88,10 +95,7 @@ fn every_month_end_of_the_trend_gives_the_tiers_of_scoring_that_date() {
 /// A small county (800 youths: many cells are small) run as of 2026-11-24 under `dir`; returns
 /// its output folder.
 fn small_county_run(dir: &std::path::Path) -> std::path::PathBuf {
-    let s = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
-    let synth = humiao(&["synth", "--youths", "800", "--seed", "3", "--as-of", "2026-11-24", "--out", &s(dir.to_path_buf())]);
-    assert_eq!(synth.code, 0, "{}", synth.stderr);
-    let key = key_file(dir, DEMO_KEY);
+    let key = synth_county(dir, 800, 3);
     let run = pipeline_at("run", dir, &dir.join("lake"), &dir.join("out"), &key, "2026-11-24", None);
     assert_eq!(run.code, 0, "{}", run.stderr);
     dir.join("out/2026-11-24")
@@ -178,10 +182,7 @@ fn all_counts(trend: &std::path::Path) -> Vec<Vec<String>> {
 fn the_trend_counts_people_the_purge_has_removed_as_a_lake_that_keeps_everyone_does() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let s = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
-    let synth = humiao(&["synth", "--youths", "3000", "--seed", "21", "--as-of", "2026-11-24", "--out", &s(dir.to_path_buf())]);
-    assert_eq!(synth.code, 0, "{}", synth.stderr);
-    let key = key_file(dir, DEMO_KEY);
+    let key = synth_county(dir, 3000, 21);
     // 200 days: the purge reaches the month ends up to 2026-05-31; 100000: it reaches none.
     let (short, unbounded) = (pipeline_with_grace(dir, 200), pipeline_with_grace(dir, 100000));
     let run = |pipeline: &std::path::Path, lake: &str, as_of: &str| {
@@ -233,10 +234,7 @@ fn the_trend_counts_people_the_purge_has_removed_as_a_lake_that_keeps_everyone_d
 fn only_the_month_ends_whose_inputs_changed_are_counted_again() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let s = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
-    let synth = humiao(&["synth", "--youths", "3000", "--seed", "21", "--as-of", "2026-11-24", "--out", &s(dir.to_path_buf())]);
-    assert_eq!(synth.code, 0, "{}", synth.stderr);
-    let key = key_file(dir, DEMO_KEY);
+    let key = synth_county(dir, 3000, 21);
     let run = |lake: &str| {
         let out = dir.join(format!("out-{lake}"));
         let r = pipeline_at("run", dir, &dir.join(lake), &out, &key, "2026-11-24", None);
@@ -285,10 +283,7 @@ fn only_the_month_ends_whose_inputs_changed_are_counted_again() {
 fn another_model_counts_the_sealed_month_ends_again_and_warns() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let s = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
-    let synth = humiao(&["synth", "--youths", "800", "--seed", "5", "--as-of", "2026-11-24", "--out", &s(dir.to_path_buf())]);
-    assert_eq!(synth.code, 0, "{}", synth.stderr);
-    let key = key_file(dir, DEMO_KEY);
+    let key = synth_county(dir, 800, 5);
     let (lake, out) = (dir.join("lake"), dir.join("out"));
     let run = pipeline_at("run", dir, &lake, &out, &key, "2026-11-24", None);
     assert_eq!(run.code, 0, "{}", run.stderr);

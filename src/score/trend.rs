@@ -53,6 +53,11 @@ const FINGERPRINT_SQL: &str = include_str!("fingerprint.sql");
 /// The most month ends evaluated in one pass (memory grows with it).
 const MAX_DATES_PER_PASS: usize = 5;
 
+/// The columns of a month end's counts, typed as `trend.parquet` holds them whether the rows
+/// were computed or kept.
+const COUNT_COLUMNS: &str = "CAST(month_end AS DATE) AS month_end, CAST(measure AS VARCHAR) AS measure, \
+    CAST(key AS VARCHAR) AS key, CAST(people AS BIGINT) AS people";
+
 /// The monthly counts of one run.
 #[derive(Debug)]
 pub struct Trend {
@@ -339,8 +344,7 @@ async fn count_months(ctx: &SessionContext, model: &Model, months: &[NaiveDate])
         ctx,
         "month_rows",
         &format!(
-            "SELECT CAST(month_end AS DATE) AS month_end, CAST(measure AS VARCHAR) AS measure, CAST(key AS VARCHAR) AS key,
-                    CAST(people AS BIGINT) AS people
+            "SELECT {COUNT_COLUMNS}
              FROM ({sql}) WHERE month_end IN ({}) AND people > 0",
             counted.join(", ")
         ),
@@ -442,8 +446,7 @@ pub async fn trend(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
         ctx,
         "trend_rows",
         &format!(
-            "SELECT CAST(month_end AS DATE) AS month_end, CAST(measure AS VARCHAR) AS measure, CAST(key AS VARCHAR) AS key,
-                    CAST(people AS BIGINT) AS people
+            "SELECT {COUNT_COLUMNS}
              FROM (
                SELECT month_end, measure, key, people FROM month_rows
                {kept_rows}

@@ -321,12 +321,14 @@ fn finish(
         if let Some(i) = &ingested {
             i.report.write(dir)?;
         }
+        let decisions: Vec<String> = plan.codebook.section("review.decision").map(|s| s.keys().cloned().collect()).unwrap_or_default();
         let tables = crate::report::lists::ListTables {
             as_of: scored.as_of,
             model_version: &model.version,
             risk: &scored.risk,
             changes: &scored.changes,
             tasks: &scored.tasks,
+            decisions: &decisions,
         };
         // The list's files are independent: written side by side (the two workbooks take most
         // of the time).
@@ -370,6 +372,7 @@ fn finish(
         };
         let run_hash = crate::report::manifest::run_hash(&manifest)?;
         let townships = crate::ingest::reference::load_townships(&plan.reference)?;
+        let today = crate::report::leadership::Today::from_counts(&scored.counts, model, scored.previous_as_of);
         let view = crate::report::leadership::build_view(&crate::report::leadership::ViewInput {
             county: plan.report.county.as_deref().unwrap_or(&plan.name),
             as_of: plan.as_of,
@@ -381,6 +384,7 @@ fn finish(
             threshold: plan.report.suppress_below,
             run_hash,
             task_counts: &scored.task_counts,
+            today: &today,
         });
         // The numbers leadership sees, suppressed, for machines and audits.
         let path = dir.join("leadership.json");

@@ -182,7 +182,7 @@ pub struct PipelineArgs {
     pub pipeline: PathBuf,
     #[command(flatten)]
     pub locations: Locations,
-    /// The as-of date (default: the pipeline's `as_of`, else today in China).
+    /// The as-of date (default: the pipeline's `as_of`, else today in its `[run] time_zone`).
     #[arg(long, value_parser = parse_date)]
     pub as_of: Option<NaiveDate>,
     /// Accept an `--as-of` more than `[run] as_of_within_days` (default 7) from today, and purge

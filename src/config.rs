@@ -37,8 +37,9 @@ pub struct PipelineSection {
     #[serde(default = "default_model")]
     pub model: PathBuf,
     /// A pinned as-of date (`YYYY-MM-DD`), for a pipeline whose data is of one fixed day (the
-    /// demo's samples). Default: none, every run is as of today in China. `--as-of` overrides
-    /// it. Pinning is deliberate configuration: the far-date guard of `[run]` does not apply.
+    /// demo's samples). Default: none, every run is as of today in `[run] time_zone`. `--as-of`
+    /// overrides it. Pinning is deliberate configuration: the far-date guard of `[run]` does not
+    /// apply.
     pub as_of: Option<String>,
 }
 
@@ -96,9 +97,9 @@ fn default_grace_days() -> u32 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunSection {
-    /// A typed `--as-of` more than this many days before or after today in China is refused
-    /// (exit 2, before the lake changes) unless `--allow-as-of-far` is given: a mistyped date can
-    /// quarantine a day's files as `future_date` or purge the whole lake. Default 7.
+    /// A typed `--as-of` more than this many days before or after today (in `time_zone`) is
+    /// refused (exit 2, before the lake changes) unless `--allow-as-of-far` is given: a mistyped
+    /// date can quarantine a day's files as `future_date` or purge the whole lake. Default 7.
     #[serde(default = "default_as_of_within_days")]
     pub as_of_within_days: u32,
     /// The county's time zone, an IANA name: the time of every log line, and the day a run

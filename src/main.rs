@@ -114,12 +114,11 @@ async fn run(cli: Cli) -> Result<u8, Error> {
                 let plan = load(&args.pipeline, overrides(&args.locations, None, false))?;
                 let done = humiao::ops::set_aside::set_aside(&plan, &args.file).await?;
                 println!(
-                    "set aside {} (rejected by run {}, as of {}): it is now {} in the inbox {}, which no run reads; audit log entry {}",
+                    "set aside {} (rejected by run {}, as of {}): moved to {}, which no run reads; audit log entry {}",
                     done.file,
                     done.rejected_by_run,
                     done.rejected_as_of,
-                    done.to,
-                    done.inbox.display(),
+                    done.inbox.join(&done.to).display(),
                     done.audit_seq
                 );
                 Ok(0)

@@ -139,7 +139,7 @@ fn in_inbox(inbox: &Path, file: &Path) -> Result<(PathBuf, String)> {
     if parts.len() != 2 || !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
         return Err(refuse("is not a file in a source folder of the inbox (INBOX/<source>/<file>)"));
     }
-    Ok((path.clone(), parts.join("/")))
+    Ok((path, parts.join("/")))
 }
 
 /// A file's line in the latest quality report that names it.

@@ -308,6 +308,8 @@ fn finish(
     timings.insert("trend".into(), trend.seconds);
     counts.insert("trend_month_ends_reused".into(), trend.reused.len() as u64);
     counts.insert("trend_month_ends_computed".into(), trend.computed.len() as u64);
+    // The minors known to the lake on the as-of date (the fairness panel's population), for the summary line.
+    counts.insert("minors_known".into(), trend.counts.iter().filter(|((m, measure, _), _)| Some(m) == trend.months.last() && measure == "population_gender").map(|(_, n)| n).sum());
     if let Some(i) = &ingested {
         let t = &i.report.totals;
         counts.insert("rows_read".into(), t.rows_read);

@@ -252,6 +252,16 @@ fn print_ingest(result: &humiao::runner::IngestResult) {
         "quality report of {}: {} file(s) ingested by {} run(s), {} rows read, {} accepted, {} quarantined, {} duplicate",
         result.report.as_of, d.files_accepted, result.runs_covered, d.rows_read, d.rows_accepted, d.rows_quarantined, d.rows_duplicate
     );
+    for d in &result.decision_files {
+        match d.status.as_str() {
+            "accepted" => println!(
+                "decisions {}: {} row(s) read, {} accepted, {} quarantined",
+                d.file, d.rows_read, d.rows_accepted, d.rows_quarantined
+            ),
+            "duplicate_file" => println!("decisions {}: read before (duplicate file)", d.file),
+            _ => eprintln!("rejected decisions {}: {}", d.file, d.detail.as_deref().unwrap_or("")),
+        }
+    }
     for f in &result.report.files {
         match &f.status {
             humiao::ingest::FileStatus::Rejected(why) => eprintln!("rejected {}: {why}", f.file),

@@ -268,6 +268,7 @@ fn the_tasks_workbook_filled_in_by_a_reviewer_is_read_back_as_decisions() {
     std::fs::write(dir.join("inbox/review/tasks_2026-11-01.xlsx"), filled).unwrap();
     let run = pipeline_at("run", dir, &lake, &out, &key, "2026-11-20", None);
     assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("decisions review/tasks_2026-11-01.xlsx: 2 row(s) read, 1 accepted, 1 quarantined"), "{}", run.stdout);
     let night2 = out.join("2026-11-20");
     let status = parquet_rows(&night2.join("tasks.parquet"), "SELECT person_key, status FROM t ORDER BY person_key");
     assert_eq!(status, vec![vec![pk(1), "closed".into()], vec![pk(4), "open".into()], vec![pk(5), "open".into()]]);

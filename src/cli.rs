@@ -189,6 +189,11 @@ pub struct PipelineArgs {
     /// people past 18 on a run dated before the latest run of the lake.
     #[arg(long)]
     pub allow_as_of_far: bool,
+    /// Recompute what a run would reuse from the lake (the month ends whose inputs did not
+    /// change); the sealed month ends, counted before the age-out removed their people, are
+    /// history and are still read. An incremental run gives what `--full` gives, byte for byte.
+    #[arg(long)]
+    pub full: bool,
 }
 
 /// Where a run reads and writes, each overriding the pipeline file.

@@ -396,6 +396,7 @@ pub struct Plan {
     pub retention: RetentionSection,
     /// `[run] time_zone`, resolved.
     pub time_zone: chrono_tz::Tz,
+    pub recompute: Recompute,
 }
 
 /// Flags that override the pipeline file.
@@ -410,6 +411,18 @@ pub struct Overrides {
     /// `--allow-as-of-far`.
     pub allow_as_of_far: bool,
     pub model: Option<PathBuf>,
+    /// `--full`.
+    pub full: bool,
+}
+
+/// What a run may take from the lake instead of computing it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Recompute {
+    /// Reuse what the lake kept whose inputs are unchanged (the nightly run).
+    #[default]
+    Changed,
+    /// Compute everything again but the sealed history (`--full`).
+    All,
 }
 
 impl Plan {
@@ -455,6 +468,7 @@ impl Plan {
             report: file.report,
             retention: file.retention,
             time_zone,
+            recompute: if overrides.full { Recompute::All } else { Recompute::Changed },
             tables,
             codebook,
         })

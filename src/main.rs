@@ -84,7 +84,7 @@ fn load(pipeline: &std::path::Path, overrides: Overrides) -> Result<Plan, Error>
 async fn run(cli: Cli) -> Result<u8, Error> {
     match cli.command {
         Command::Ingest(args) => {
-            let plan = load(&args.pipeline, overrides(&args.locations, args.as_of, args.allow_as_of_far))?;
+            let plan = load(&args.pipeline, Overrides { full: args.full, ..overrides(&args.locations, args.as_of, args.allow_as_of_far) })?;
             let result = humiao::runner::ingest(&plan).await?;
             print_ingest(&result);
             println!("quality report: {}", result.out_dir.join("quality.xlsx").display());
@@ -93,11 +93,11 @@ async fn run(cli: Cli) -> Result<u8, Error> {
             Ok(code)
         }
         Command::Run(args) => {
-            let plan = load(&args.pipeline, overrides(&args.locations, args.as_of, args.allow_as_of_far))?;
+            let plan = load(&args.pipeline, Overrides { full: args.full, ..overrides(&args.locations, args.as_of, args.allow_as_of_far) })?;
             Ok(print_run(&humiao::runner::run(&plan).await?))
         }
         Command::Score(args) => {
-            let plan = load(&args.pipeline, overrides(&args.locations, args.as_of, args.allow_as_of_far))?;
+            let plan = load(&args.pipeline, Overrides { full: args.full, ..overrides(&args.locations, args.as_of, args.allow_as_of_far) })?;
             Ok(print_run(&humiao::runner::score(&plan).await?))
         }
         Command::Query(args) => {
@@ -287,5 +287,6 @@ fn overrides(l: &Locations, as_of: Option<chrono::NaiveDate>, allow_as_of_far: b
         key_file: l.key_file.clone(),
         as_of,
         model: l.model.clone(),
+        full: false,
     }
 }

@@ -419,3 +419,119 @@ fn thousands(n: u64) -> String {
     }
     out
 }
+
+/// A hex key for a person or name hash made up by a test (`n` keeps them apart).
+fn made_up_key(n: u32) -> String {
+    format!("{:064x}", 0xabc0_0000_u64 + n as u64)
+}
+
+/// models/collision.toml with the C1 window 180 → 30 days, as a new version.
+fn model_with_short_c1(dir: &std::path::Path) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(root().join("models/collision.toml")).unwrap();
+    let c1 = "category = \"C1\"\nrule = \"within\"\ndays = 180";
+    assert!(text.contains(c1));
+    let text = text.replacen(c1, "category = \"C1\"\nrule = \"within\"\ndays = 30", 1).replacen("version = \"", "version = \"c1-30d-", 1);
+    let path = dir.join("collision-c1-30d.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Five nights on one lake — new records, a correction of an old record, an identical
+/// re-delivery, a row that waits for its person and is linked two nights later, a purge, a
+/// reviewer's 排除, a model edit — and after each, what the nightly run wrote equals what
+/// `humiao score --full` (reusing nothing but the sealed history) writes from the same lake.
+#[test]
+fn five_nights_of_incremental_runs_equal_a_full_recomputation_each_night() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let key = synth_county(dir, 2000, 7);
+    // The demo's grace period: the 13 oldest month ends are sealed, the 11 others are kept for
+    // reuse and counted again when their inputs change.
+    let pipeline = pipeline_with_grace(dir, 365);
+    let lake = dir.join("lake");
+    let police = dir.join("inbox/police");
+    let header = "person_key,id_number,name_hash,birth_date,gender,township_code,record_id,occurred_on,role,behaviour_code,disposition";
+    let existing = std::fs::read_to_string(police.join("police_incidents_2026-11-23.csv")).unwrap();
+    let with_key: Vec<Vec<String>> = existing
+        .lines()
+        .skip(1)
+        .filter(|l| !l.contains('"'))
+        .map(|l| l.split(',').map(String::from).collect::<Vec<_>>())
+        .filter(|f| !f[0].is_empty() && f[3].as_str() > "2010")
+        .collect();
+    let model = model_with_short_c1(dir);
+    let night = |as_of: &str, model: Option<&std::path::Path>| -> std::path::PathBuf {
+        let out = dir.join("out");
+        let args = pipeline_args("run", &pipeline, dir, &lake, &out, &key, as_of, model);
+        let run = humiao(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(run.code == 0 || run.code == 3, "{as_of}: {}", run.stderr);
+        let copy = dir.join(format!("lake-full-{as_of}"));
+        copy_tree(&lake, &copy);
+        let full_out = dir.join(format!("out-full-{as_of}"));
+        let mut args = pipeline_args("score", &pipeline, dir, &copy, &full_out, &key, as_of, model);
+        args.push("--full".into());
+        let full = humiao(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(full.code, 0, "{as_of} --full: {}", full.stderr);
+        for name in ["risk_list.csv", "risk_list.parquet", "changes.parquet", "tasks.parquet", "trend.parquet"] {
+            let (a, b) = (out.join(as_of).join(name), full_out.join(as_of).join(name));
+            assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(), "{as_of}: {name} of the nightly run differs from --full's");
+        }
+        std::fs::remove_dir_all(&copy).unwrap();
+        out.join(as_of)
+    };
+
+    // Night 1: the first run. A youth listed at 17 passes 18 + the grace year on 11-26.
+    let turning = made_up_key(1);
+    write_csv(
+        &police.join("police_incidents_2026-11-24_extra.csv"),
+        &[header, &format!("{turning},,{},2007-11-26,1,431102001,PX0001,2025-06-01,S,S01,", made_up_key(2))],
+    );
+    night("2026-11-24", None);
+    let listed = |day: &std::path::Path, who: &str| !parquet_rows(&day.join("risk_list.parquet"), &format!("SELECT 1 FROM t WHERE person_key = '{who}'")).is_empty();
+    let signals_of = |who: &str| lake_query(&lake, &format!("SELECT count(*) FROM signals WHERE person_key = '{who}'"));
+    assert_eq!(signals_of(&turning), vec![vec!["1".to_string()]]);
+
+    // Night 2: a late record of October, a record of June corrected to July, an identical
+    // re-delivery, and a row of September known only by a name hash nobody has yet (it waits in
+    // pending). Each changes month ends the nightly run has kept.
+    let mut new = with_key[0].clone();
+    new[6] = "PX0002".into();
+    new[7] = "2026-10-15".into();
+    let old = with_key.iter().find(|f| f[7].starts_with("2026-06-")).expect("a record of June 2026");
+    let mut corrected = old.clone();
+    corrected[7] = "2026-07-15".into();
+    let waiting_hash = made_up_key(3);
+    write_csv(
+        &police.join("police_incidents_2026-11-25.csv"),
+        &[header, &new.join(","), &corrected.join(","), &format!(",,{waiting_hash},2012-05-05,1,431102001,PX0003,2026-09-20,S,S01,")],
+    );
+    std::fs::copy(police.join("police_incidents_2026-11-24.csv"), police.join("police_incidents_2026-11-25_resend.csv")).unwrap();
+    let second = night("2026-11-25", None);
+    let computed = |day: &std::path::Path| {
+        let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(day.join("manifest.json")).unwrap()).unwrap();
+        manifest["row_counts"]["trend_month_ends_computed"].as_u64().unwrap()
+    };
+    assert!(computed(&second) < 11, "the nightly run reuses month ends");
+    let pending = lake_query(&lake, "SELECT count(*) FROM pending WHERE record_id = 'PX0003'");
+    assert_eq!(pending, vec![vec!["1".to_string()]], "the row waits for its person");
+
+    // Night 3: the waiting row's person arrives with a key; the 18-year-old is purged.
+    let linked = made_up_key(4);
+    write_csv(&police.join("police_incidents_2026-11-26.csv"), &[header, &format!("{linked},,{waiting_hash},2012-05-05,1,431102001,PX0004,2026-11-26,S,B04,D01")]);
+    let third = night("2026-11-26", None);
+    assert_eq!(signals_of(&turning), vec![vec!["0".to_string()]], "purged");
+    assert_eq!(signals_of(&linked), vec![vec!["2".to_string()]], "the waiting row is linked to its person");
+    assert!(computed(&third) < 11, "the nightly run reuses the month ends before September");
+
+    // Night 4: a reviewer rules out the top of the list.
+    let top = parquet_rows(&third.join("tasks.parquet"), "SELECT person_key, unit FROM t ORDER BY rank LIMIT 1");
+    write_csv(
+        &dir.join("inbox/review/decisions_2026-11-27.csv"),
+        &["person_key,unit,decision,note,reviewer,decided_on", &format!("{},{},排除,,R001,2026-11-27", top[0][0], top[0][1])],
+    );
+    let fourth = night("2026-11-27", None);
+    assert!(!listed(&fourth, &top[0][0]), "排除 takes them off the list");
+
+    // Night 5: the model changes.
+    night("2026-11-28", Some(&model));
+}

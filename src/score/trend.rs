@@ -382,8 +382,8 @@ pub async fn trend(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
             }
         } else {
             match kept.unsealed.get(&(*m, fingerprints[m].clone())) {
-                Some(run) => take.push((*m, run.clone(), false)),
-                None => computed.push(*m),
+                Some(run) if plan.recompute == crate::config::Recompute::Changed => take.push((*m, run.clone(), false)),
+                _ => computed.push(*m),
             }
         }
     }

@@ -552,6 +552,8 @@ pub(crate) fn print_setup(sheet: &mut Worksheet) {
         .set_landscape()
         .set_paper_size(A4)
         .set_print_fit_to_pages(1, 0)
+        // Narrow margins (inches): the lists are wide, and every bit of width is a bigger print.
+        .set_margins(0.3, 0.3, 0.55, 0.5, 0.25, 0.25)
         .set_header("&L内部资料 注意保密&C&A&R&D")
         .set_footer("&L由护苗 humiao 生成&C第 &P 页 共 &N 页");
 }
@@ -681,8 +683,13 @@ impl<'s> SheetWriter<'s> {
             } else {
                 None
             };
+            // A text wider than the widest column (a long evidence list, a person key) wraps
+            // rather than being cut off at the column's edge.
+            let text_width = display_width(&excel_text(&value.text()));
+            let overflows = col.kind == Kind::Text && text_width + 2 > MAX_WIDTH;
             let format = special.unwrap_or(match col.kind {
                 Kind::Wrap => &self.fmt.wrap,
+                Kind::Text if overflows => &self.fmt.wrap,
                 Kind::Date => &self.fmt.date,
                 Kind::Score => &self.fmt.score,
                 _ => &self.fmt.body,
@@ -709,9 +716,11 @@ impl<'s> SheetWriter<'s> {
                     self.sheet.write_string_with_format(r, c, value.text(), format)?;
                 }
             }
-            self.widths[i] = self.widths[i].max(display_width(&excel_text(&value.text())) + 2);
+            self.widths[i] = self.widths[i].max(text_width + 2);
             if col.kind == Kind::Wrap {
                 lines = lines.max(wrapped_lines(&excel_text(&value.text()), WRAP_WIDTH));
+            } else if overflows {
+                lines = lines.max(wrapped_lines(&excel_text(&value.text()), MAX_WIDTH as f64));
             }
         }
         // Constant-memory sheets write a row out when the next begins: its height is set now.

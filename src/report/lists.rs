@@ -642,6 +642,9 @@ impl Formats {
 const WRAP_WIDTH: f64 = 60.0;
 /// The widest an unwrapped column grows.
 const MAX_WIDTH: usize = 50;
+/// The widest a column grows for text of one word (a person key), which wraps only beyond it:
+/// broken, it would make every row two lines tall.
+const MAX_WORD_WIDTH: usize = 70;
 
 /// Writes the rows of one data sheet in order (constant-memory sheets only go forward) and
 /// tracks the width each column needs, giving a row with wrapped text the height its lines need;
@@ -652,6 +655,8 @@ struct SheetWriter<'s> {
     columns: &'static [Column],
     fmt: &'s Formats,
     widths: Vec<usize>,
+    /// The width each column needs for its one-word texts, up to [`MAX_WORD_WIDTH`].
+    word_widths: Vec<usize>,
     next_row: u32,
 }
 
@@ -664,7 +669,7 @@ impl<'s> SheetWriter<'s> {
         sheet.set_repeat_rows(0, 0)?;
         // Room for the header and its filter button.
         let widths = columns.iter().map(|c| display_width(c.header) + 3).collect();
-        Ok(SheetWriter { sheet, columns, fmt, widths, next_row: 1 })
+        Ok(SheetWriter { sheet, columns, fmt, widths, word_widths: vec![0; columns.len()], next_row: 1 })
     }
 
     fn row(&mut self, view: &View, row: usize, lit: bool) -> Result<()> {
@@ -686,7 +691,9 @@ impl<'s> SheetWriter<'s> {
             // A text wider than the widest column (a long evidence list, a person key) wraps
             // rather than being cut off at the column's edge.
             let text_width = display_width(&excel_text(&value.text()));
-            let overflows = col.kind == Kind::Text && text_width + 2 > MAX_WIDTH;
+            let one_word = !value.text().contains(char::is_whitespace);
+            let limit = if one_word { MAX_WORD_WIDTH } else { MAX_WIDTH };
+            let overflows = col.kind == Kind::Text && text_width + 2 > limit;
             let format = special.unwrap_or(match col.kind {
                 Kind::Wrap => &self.fmt.wrap,
                 Kind::Text if overflows => &self.fmt.wrap,
@@ -717,6 +724,9 @@ impl<'s> SheetWriter<'s> {
                 }
             }
             self.widths[i] = self.widths[i].max(text_width + 2);
+            if one_word {
+                self.word_widths[i] = self.word_widths[i].max((text_width + 2).min(MAX_WORD_WIDTH));
+            }
             if col.kind == Kind::Wrap {
                 lines = lines.max(wrapped_lines(&excel_text(&value.text()), WRAP_WIDTH));
             } else if overflows {
@@ -733,7 +743,7 @@ impl<'s> SheetWriter<'s> {
 
     fn finish(self) -> Result<()> {
         for (i, (col, w)) in self.columns.iter().zip(&self.widths).enumerate() {
-            let width = if col.kind == Kind::Wrap { WRAP_WIDTH } else { (*w).min(MAX_WIDTH) as f64 };
+            let width = if col.kind == Kind::Wrap { WRAP_WIDTH } else { (*w).min(MAX_WIDTH).max(self.word_widths[i]) as f64 };
             self.sheet.set_column_width(i as u16, width)?;
         }
         self.sheet.set_freeze_panes(1, 0)?;

@@ -220,6 +220,7 @@ fn the_report_prints_on_a4_without_splitting_tables_and_is_marked_and_dated() {
     assert!(print.contains("thead { display: table-header-group; }"), "a table's header repeats on a new page");
     let narrow = &css[css.find("@media (max-width:").expect("narrow-screen rules")..];
     assert!(narrow.contains("grid-template-columns: 1fr;"), "panels stack on a phone");
+    assert!(narrow.contains("table.data th, table.data td { white-space: nowrap; }"), "a table scrolls rather than squeezing its names into a column of single characters");
     assert!(css.contains(".scroll { overflow-x: auto; }"), "wide tables scroll in their own box");
     let tables = html.matches("<table").count();
     assert!(tables >= 3);

@@ -503,6 +503,7 @@ footer code { word-break: break-all; }
   .card-value { font-size: 26px; }
   .fairness, .quality { grid-template-columns: 1fr; }
   .chart-cooccurrence { width: 100%; }
+  table.data th, table.data td { white-space: nowrap; }
   td.rate, th.rate { width: auto; }
   .bar { width: 70px; margin-right: 6px; }
 }

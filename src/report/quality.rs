@@ -14,7 +14,7 @@ use chrono::NaiveDate;
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::prelude::SessionContext;
-use rust_xlsxwriter::{Format, FormatAlign, FormatBorder};
+use rust_xlsxwriter::{Format, FormatBorder};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -210,7 +210,7 @@ impl QualityReport {
         let mut book = lists::new_book(NaiveDate::from_ymd_opt(2026, 1, 1).expect("a date"))?;
         let head = Format::new().set_bold().set_background_color(0xD9E1F2).set_border(FormatBorder::Thin);
         let bad = Format::new().set_font_color(0xC00000);
-        let wrap = Format::new().set_text_wrap().set_align(FormatAlign::Top);
+        let wrap = Format::new().set_text_wrap();
         const DETAIL_WIDTH: f64 = 40.0;
         let reasons: Vec<&str> = crate::ingest::validate::REASONS.to_vec();
 

@@ -37,6 +37,10 @@ fn the_leadership_report_of_a_run_renders_in_chromium_without_errors() {
     let shot = render_and_check(&chromium, &report, dir);
     let kept = keep_screenshot(&shot, &format!("report-{AS_OF}.png"));
     println!("screenshot of the report: {}", kept.display());
+
+    for width in [PHONE, DESKTOP] {
+        assert_fits(&chromium, &report, dir, width);
+    }
 }
 
 /// The same checks on any report, for a look at one by hand:
@@ -54,6 +58,81 @@ fn a_given_report_renders_in_chromium_without_errors() {
     let shot = render_and_check(&chromium, &report, tmp.path());
     let kept = keep_screenshot(&shot, "report-given.png");
     println!("screenshot of the report: {}", kept.display());
+    for width in [PHONE, DESKTOP] {
+        assert_fits(&chromium, &report, tmp.path(), width);
+    }
+}
+
+/// A phone's screen (an iPhone Plus/Max in CSS pixels) and a desktop's.
+const PHONE: u32 = 414;
+const DESKTOP: u32 = 1280;
+
+/// What a copy of the report with this script appended measures in Chromium once it is laid out
+/// (fonts loaded): the page's scroll width, and every element that sticks out of the window on
+/// the right, but for what sits inside a box that scrolls on its own (a wide table). It tells
+/// the page around it, which writes it down for `--dump-dom`.
+const MEASURE: &str = r#"<script>
+window.addEventListener("load", () => document.fonts.ready.then(() => {
+  const w = window.innerWidth;
+  const out = [];
+  for (const e of document.body.querySelectorAll("*")) {
+    if (e.closest(".scroll") && !e.classList.contains("scroll")) continue;
+    const r = e.getBoundingClientRect();
+    if (r.width > 0 && r.right > w + 0.5) out.push(e.tagName.toLowerCase() + "." + e.className + " right=" + Math.round(r.right));
+  }
+  parent.postMessage(JSON.stringify({ inner: w, scroll: document.documentElement.scrollWidth, out: out.slice(0, 20) }), "*");
+}));
+</script>"#;
+
+/// Lays the report out `width` px wide and checks that the page is no wider than that and that
+/// nothing but a scroll box's content sticks out. Headless Chromium's window is at least 500 px
+/// wide, so the report (a copy with [`MEASURE`] appended) is laid out in a frame of the width.
+fn assert_fits(chromium: &Path, report: &Path, work: &Path, width: u32) {
+    let html = std::fs::read_to_string(report).unwrap();
+    let measured = work.join(format!("measure-{width}.html"));
+    std::fs::write(&measured, html.replace("</body>", &format!("{MEASURE}\n</body>"))).unwrap();
+    let frame = work.join(format!("frame-{width}.html"));
+    std::fs::write(
+        &frame,
+        format!(
+            "<!DOCTYPE html>\n<html><body style=\"margin:0\"><iframe src=\"measure-{width}.html\" style=\"width:{width}px;height:900px;border:0\"></iframe>\
+             <pre id=\"measured\"></pre><script>window.addEventListener(\"message\", e => {{ document.getElementById(\"measured\").textContent = e.data; }});</script></body></html>\n"
+        ),
+    )
+    .unwrap();
+    let url = url::Url::from_file_path(frame.canonicalize().unwrap()).unwrap();
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            &format!("--user-data-dir={}", work.join(format!("chromium-profile-{width}")).display()),
+            &format!("--window-size={},1000", width.max(500) + 40),
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            url.as_str(),
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{} does not start: {e}", chromium.display()));
+    assert!(out.status.success(), "Chromium failed ({})\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let json = dom
+        .split("<pre id=\"measured\">")
+        .nth(1)
+        .and_then(|s| s.split("</pre>").next())
+        .filter(|json| !json.is_empty())
+        .unwrap_or_else(|| panic!("the measuring script did not run at {width} px"));
+    let m: serde_json::Value = serde_json::from_str(&json.replace("&quot;", "\"").replace("&amp;", "&")).unwrap();
+    println!("at {width} px: {m}");
+    assert_eq!(m["inner"].as_u64(), Some(width as u64), "the window is {width} px wide");
+    assert!(m["scroll"].as_u64().unwrap() <= width as u64, "at {width} px the page is {} px wide: it scrolls sideways", m["scroll"]);
+    assert!(m["out"].as_array().unwrap().is_empty(), "at {width} px these stick out of the window: {}", m["out"]);
 }
 
 /// Chromium's executable, or a failure that says how to install it.

@@ -1,5 +1,5 @@
 //! The leadership trend charts, each as PNG and SVG with Chinese text in the bundled font: people
-//! per tier (`tiers`), per category (`categories`), 碰撞命中 and 重点青少年 (`collisions`) over the
+//! per tier (`tiers`), per category (`categories`, one small panel each on its own scale), 碰撞命中 and 重点青少年 (`collisions`) over the
 //! months, townships by listed people per 1,000 minors (`townships`) and the category
 //! co-occurrence of the latest month (`cooccurrence`).
 //!
@@ -96,10 +96,7 @@ impl Chart {
         c.area.fill(&WHITE)?;
         match self {
             Chart::Tiers => tiers(c, view),
-            Chart::Categories => {
-                let title = format!("{}各类关键数据涉及人数（月末）", view.county);
-                lines(c, view, &title, &view.categories, false)
-            }
+            Chart::Categories => categories(c, view),
             Chart::Collisions => {
                 let title = format!("{}碰撞命中与重点青少年人数（月末）", view.county);
                 lines(c, view, &title, &view.collisions_and_key_youth, true)
@@ -573,7 +570,7 @@ fn tiers<DB: DrawingBackend>(c: &Canvas<DB>, view: &LeadershipView) -> Drawn<DB>
 }
 
 // ---------------------------------------------------------------------------------------------
-// categories and collisions: lines
+// collisions: lines
 
 fn lines<DB: DrawingBackend>(c: &Canvas<DB>, view: &LeadershipView, title: &str, series: &[Series], bold: bool) -> Drawn<DB> {
     let n = view.months.len();
@@ -644,6 +641,101 @@ fn lines<DB: DrawingBackend>(c: &Canvas<DB>, view: &LeadershipView, title: &str,
     for ((_, text, colour), y) in latest.iter().zip(at) {
         c.fill_rect((x, y - 5), (x + 10, y + 5), colour)?;
         c.text(text, (x + 15, y), TICK_SIZE, &INK, HPos::Left, VPos::Center)?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// categories: small multiples
+
+/// One small panel per category, each with its own value axis: the categories differ by an order
+/// of magnitude (不良行为 in the hundreds, 涉罪 a handful), and on one shared axis the small ones
+/// would lie flat on the floor, their changes unreadable. The subtitle says the scales differ.
+fn categories<DB: DrawingBackend>(c: &Canvas<DB>, view: &LeadershipView) -> Drawn<DB> {
+    let series = &view.categories;
+    let n = view.months.len();
+    let any_hidden = series.iter().any(|s| s.cells.contains(&Cell::Suppressed));
+    let frame = Frame {
+        title: format!("{}各类关键数据涉及人数（月末）", view.county),
+        subtitle: Some("每个小图为一类，纵轴刻度各自不同（请看刻度读数，勿按高低比较各类）；右上角为最近一个月的人数".into()),
+        legend: vec![],
+        footnotes: if any_hidden { vec![suppressed_note(view, "折线断开处的空心圆点")] } else { vec![] },
+    };
+    let (top, bottom) = c.frame(view, &frame)?;
+    if series.is_empty() {
+        return Ok(());
+    }
+    let cols = if series.len() <= 3 { series.len() } else if series.len() <= 6 { 3 } else { 4 };
+    let rows = series.len().div_ceil(cols);
+    let (gap_x, gap_y) = (28, 22);
+    let panel_w = (c.width - 2 * PAD - gap_x * (cols as i32 - 1)) / cols as i32;
+    let panel_h = (bottom - top - gap_y * (rows as i32 - 1)) / rows as i32;
+    for (k, s) in series.iter().enumerate() {
+        let (col, row) = ((k % cols) as i32, (k / cols) as i32);
+        let x0 = PAD + col * (panel_w + gap_x);
+        let y0 = top + row * (panel_h + gap_y);
+        panel(c, view, s, (x0, y0, x0 + panel_w, y0 + panel_h), n)?;
+    }
+    Ok(())
+}
+
+/// One category's panel: its name and latest count on top, its line over the months on its own
+/// axis (3 or so round ticks), the first and the latest month below.
+fn panel<DB: DrawingBackend>(c: &Canvas<DB>, view: &LeadershipView, s: &Series, (x0, y0, x1, y1): (i32, i32, i32, i32), n: usize) -> Drawn<DB> {
+    let colour = rgb(s.colour);
+    c.fill_rect((x0, y0 + 4), (x0 + 14, y0 + 18), &colour)?;
+    c.text(&s.label, (x0 + 20, y0 + 11), LEGEND_SIZE, &INK, HPos::Left, VPos::Center)?;
+    let latest = n.checked_sub(1).and_then(|i| s.cells.get(i)).copied();
+    if let Some(cell) = latest {
+        c.text(&cell.text(view.threshold), (x1, y0 + 11), LEGEND_SIZE, &INK, HPos::Right, VPos::Center)?;
+    }
+    let max = s.cells.iter().filter_map(|c| c.value()).max().unwrap_or(0) as f64;
+    let values = ValueAxis::new(max.max(view.threshold as f64), 3.0, true);
+    let tick_w = values.ticks().iter().map(|(_, l)| c.text_width(l, TICK_SIZE)).max().unwrap_or(0);
+    let (l, t, r, b) = (x0 + tick_w + 10, y0 + 38, x1 - 6, y1 - 30);
+    let y = |v: f64| b - ((v / values.max) * (b - t) as f64).round() as i32;
+    for (v, label) in values.ticks() {
+        let yy = y(v);
+        c.line(vec![(l, yy), (r, yy)], if v > 0.0 { &GRID } else { &AXIS }, 1)?;
+        c.text(&label, (l - 6, yy), TICK_SIZE, &MUTED, HPos::Right, VPos::Center)?;
+    }
+    if n == 0 {
+        return Ok(());
+    }
+    let months = MonthAxis { left: l, slot: (r - l) as f64 / n as f64, n };
+    if n == 1 {
+        c.text(&month_label(view.months[0]), (months.x(0), b + 16), TICK_SIZE, &MUTED, HPos::Center, VPos::Center)?;
+    } else {
+        c.text(&month_label(view.months[0]), (l, b + 16), TICK_SIZE, &MUTED, HPos::Left, VPos::Center)?;
+        c.text(&month_label(view.months[n - 1]), (r, b + 16), TICK_SIZE, &MUTED, HPos::Right, VPos::Center)?;
+    }
+    // Runs of shown months are one line each; a suppressed month breaks the line and gets a
+    // hollow marker on the axis.
+    let mut run: Vec<(i32, i32)> = Vec::new();
+    for i in 0..n {
+        match s.cells.get(i).copied().unwrap_or(Cell::Suppressed) {
+            Cell::Shown(v) => run.push((months.x(i), y(v as f64))),
+            Cell::Suppressed => {
+                if run.len() > 1 {
+                    c.line(std::mem::take(&mut run), &colour, 3)?;
+                }
+                run.clear();
+            }
+        }
+    }
+    if run.len() > 1 {
+        c.line(run, &colour, 3)?;
+    }
+    for i in 0..n {
+        match s.cells.get(i).copied().unwrap_or(Cell::Suppressed) {
+            Cell::Shown(v) if i + 1 == n || n == 1 => c.area.draw(&Circle::new((months.x(i), y(v as f64)), 4, colour.filled()))?,
+            Cell::Shown(_) => {}
+            Cell::Suppressed => {
+                let at = (months.x(i), b - 6);
+                c.area.draw(&Circle::new(at, 5, WHITE.filled()))?;
+                c.area.draw(&Circle::new(at, 5, colour.stroke_width(2)))?;
+            }
+        }
     }
     Ok(())
 }
@@ -1118,6 +1210,30 @@ mod tests {
             s.cells.truncate(1);
         }
         assert_eq!(write_charts(dir.path(), &one).expect("charts").len(), 10);
+    }
+
+    #[test]
+    fn the_categories_chart_stays_readable_when_one_category_dwarfs_the_others() {
+        // 不良行为 in the thousands, 涉罪与矫正 between 6 and 9.
+        let mut view = sample_view();
+        let n = view.months.len();
+        view.categories[0].cells = cells(n, 2400.0, 20.0, &[]);
+        view.categories[2].cells = (0..n).map(|i| Cell::Shown(6 + (i as u64 * 5) % 4)).collect();
+        let (w, _, rgb) = {
+            let dir = tempfile::tempdir().expect("tempdir");
+            write_charts(dir.path(), &view).expect("charts");
+            decode(&dir.path().join("categories.png"))
+        };
+        // The rows of the picture the small category's colour is drawn on: its line rises and
+        // falls over a good part of its own axis, not flat along a shared one.
+        let colour = view.categories[2].colour;
+        let near = |p: &[u8], c: (u8, u8, u8)| [c.0, c.1, c.2].iter().zip(p).all(|(a, b)| (*a as i32 - *b as i32).abs() <= 8);
+        let rows: std::collections::BTreeSet<usize> =
+            rgb.chunks_exact(3).enumerate().filter(|(_, p)| near(p, colour)).map(|(k, _)| k / w as usize).collect();
+        assert!(rows.len() > 40, "涉罪与矫正 is drawn on only {} rows of the chart: flat beside 不良行为", rows.len());
+        // Each panel has its own scale: the large category's ticks and the small one's.
+        let drawn = render_svg(Chart::Categories, &view).1;
+        assert!(drawn.iter().any(|s| s == "10") && drawn.iter().any(|s| s.parse::<u64>().is_ok_and(|v| v >= 2000)), "{drawn:?}");
     }
 
     #[test]

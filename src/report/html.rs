@@ -2,9 +2,11 @@
 //! [`LeadershipView`] and the chart PNGs drawn from it, and writes one self-contained file in
 //! Chinese: the headline numbers, the trend charts, the township table, the fairness panel and the
 //! data-quality summary. The charts are embedded as PNG data URIs and the bundled font with
-//! `@font-face`, so the page opens offline, looks the same on every machine and prints on A4. It
-//! has no script and nothing that depends on when it was written: the same view and charts give
-//! the same bytes.
+//! `@font-face`, so the page opens offline and looks the same on every machine. It prints on A4
+//! (no table, figure or panel split across pages; the marking and page numbers in the margins)
+//! and reflows on a phone (one column; a wide table scrolls in its own box, the page never
+//! sideways). It is marked 内部资料 注意保密 and dated by its as-of date. It has no script and
+//! nothing that depends on when it was written: the same view and charts give the same bytes.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -14,12 +16,16 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::error::{Error, Result};
 use crate::report::fonts::{FONT_FAMILY, FONT_TTF};
+use crate::report::quality::file_reason_label;
 use crate::report::view::{Cell, FairnessRow, LeadershipView};
 #[cfg(test)]
 use crate::report::view::TaskRow;
 
 /// The charts the report shows, in reading order, by file stem under the charts folder.
 const CHARTS: [&str; 5] = ["tiers", "collisions", "categories", "townships", "cooccurrence"];
+
+/// The marking of a document for internal use only, on top of the page and on every printed page.
+const CLASSIFIED: &str = "内部资料 注意保密";
 
 /// How many quarantine reasons and rejected files the quality panel lists before "另有 n 项".
 const QUALITY_LIST_MAX: usize = 8;
@@ -98,14 +104,17 @@ fn render(out: &mut String, view: &LeadershipView, charts: &[Chart]) -> std::fmt
 fn header(out: &mut String, view: &LeadershipView, title: &str) -> std::fmt::Result {
     write!(
         out,
-        "<header class=\"masthead\">\n<h1>{}</h1>\n<p class=\"subtitle\">数据截至 {}",
+        "<header class=\"masthead\">\n<p class=\"classified\">{CLASSIFIED}</p>\n<h1>{}</h1>\n<p class=\"subtitle\">数据截至 {}",
         esc(title),
         view.as_of
     )?;
     if let (Some(first), Some(last)) = (view.months.first(), view.months.last()) {
         write!(out, "<span class=\"sep\">·</span>趋势区间 {}至{}（{}个月末）", month(*first), month(*last), view.months.len())?;
     }
-    out.push_str("</p>\n</header>\n");
+    // The date the report was made is the as-of date: a run writes the report of its as-of date
+    // (today, for the nightly run), and a rerun with the same data must give the same bytes, so
+    // the wall clock is not printed.
+    write!(out, "<span class=\"sep\">·</span>生成日期 {}</p>\n</header>\n", view.as_of)?;
     Ok(())
 }
 
@@ -174,7 +183,7 @@ fn township_table(out: &mut String, view: &LeadershipView) -> std::fmt::Result {
     }
     let max_rate = view.townships.iter().filter_map(|t| t.rate_per_1000).fold(0.0_f64, f64::max);
     out.push_str(
-        "<table class=\"data townships\">\n<thead><tr><th>乡镇街道</th><th class=\"num\">未成年人口</th>\
+        "<div class=\"scroll\">\n<table class=\"data townships\">\n<thead><tr><th>乡镇街道</th><th class=\"num\">未成年人口</th>\
          <th class=\"num\">列入人数</th><th class=\"num\">其中重点</th><th class=\"rate\">每千人比率</th></tr></thead>\n<tbody>\n",
     );
     for t in &view.townships {
@@ -188,7 +197,7 @@ fn township_table(out: &mut String, view: &LeadershipView) -> std::fmt::Result {
             rate_with_bar(t.rate_per_1000, max_rate)
         )?;
     }
-    out.push_str("</tbody>\n</table>\n</section>\n");
+    out.push_str("</tbody>\n</table>\n</div>\n</section>\n");
     Ok(())
 }
 
@@ -196,7 +205,7 @@ fn township_table(out: &mut String, view: &LeadershipView) -> std::fmt::Result {
 fn task_table(out: &mut String, view: &LeadershipView) -> std::fmt::Result {
     out.push_str("<section>\n<h2>包保任务办理<small>逾期未办结的任务亮红灯</small></h2>\n");
     out.push_str(
-        "<table class=\"data tasks\">\n<thead><tr><th>责任单位</th><th class=\"num\">任务数</th>\
+        "<div class=\"scroll\">\n<table class=\"data tasks\">\n<thead><tr><th>责任单位</th><th class=\"num\">任务数</th>\
          <th class=\"num\">已办结</th><th class=\"num\">逾期（亮灯）</th></tr></thead>\n<tbody>\n",
     );
     for t in &view.tasks {
@@ -211,7 +220,7 @@ fn task_table(out: &mut String, view: &LeadershipView) -> std::fmt::Result {
             esc(&count(t.overdue, view.threshold)),
         )?;
     }
-    out.push_str("</tbody>\n</table>\n</section>\n");
+    out.push_str("</tbody>\n</table>\n</div>\n</section>\n");
     Ok(())
 }
 
@@ -264,7 +273,7 @@ fn fairness(out: &mut String, view: &LeadershipView) -> std::fmt::Result {
 fn fairness_panel(out: &mut String, view: &LeadershipView, dim: &str, rows: &[&FairnessRow]) -> std::fmt::Result {
     write!(
         out,
-        "<div class=\"panel\">\n<h3>{}</h3>\n<table class=\"data compact\">\n<thead><tr><th>分组</th><th class=\"num\">人口</th>\
+        "<div class=\"panel\">\n<h3>{}</h3>\n<div class=\"scroll\">\n<table class=\"data compact\">\n<thead><tr><th>分组</th><th class=\"num\">人口</th>\
          <th class=\"num\">重点</th><th class=\"num\">每千人</th></tr></thead>\n<tbody>\n",
         esc(dim)
     )?;
@@ -280,7 +289,7 @@ fn fairness_panel(out: &mut String, view: &LeadershipView, dim: &str, rows: &[&F
     }
     let (ratio, zeros) = disparity(rows);
     let note = if zeros > 0 { format!("<span class=\"muted\">（比率为0的{zeros}组不计）</span>") } else { String::new() };
-    write!(out, "</tbody>\n</table>\n<p class=\"ratio\">最高/最低 = <b>{ratio}</b>{note}</p>\n</div>\n")
+    write!(out, "</tbody>\n</table>\n</div>\n<p class=\"ratio\">最高/最低 = <b>{ratio}</b>{note}</p>\n</div>\n")
 }
 
 /// The ratio of the highest to the lowest rate among the groups with a rate above 0, one
@@ -322,7 +331,7 @@ fn quality(out: &mut String, view: &LeadershipView) -> std::fmt::Result {
     if q.quarantined_by_reason.is_empty() {
         out.push_str("<p class=\"muted\">无隔离数据行。</p>\n");
     } else {
-        out.push_str("<table class=\"data compact\">\n<tbody>\n");
+        out.push_str("<div class=\"scroll\">\n<table class=\"data compact\">\n<tbody>\n");
         for (reason, rows) in q.quarantined_by_reason.iter().take(QUALITY_LIST_MAX) {
             writeln!(out, "<tr><td>{}</td><td class=\"num\">{} 行</td></tr>", esc(reason_label(reason)), thousands(*rows))?;
         }
@@ -331,7 +340,7 @@ fn quality(out: &mut String, view: &LeadershipView) -> std::fmt::Result {
             let rows: u64 = rest.iter().map(|(_, n)| n).sum();
             writeln!(out, "<tr><td>另有 {} 项原因</td><td class=\"num\">{} 行</td></tr>", rest.len(), thousands(rows))?;
         }
-        out.push_str("</tbody>\n</table>\n");
+        out.push_str("</tbody>\n</table>\n</div>\n");
     }
     out.push_str("</div>\n<div class=\"panel\">\n<h3>拒收文件</h3>\n");
     if q.rejected_files.is_empty() {
@@ -339,7 +348,7 @@ fn quality(out: &mut String, view: &LeadershipView) -> std::fmt::Result {
     } else {
         out.push_str("<ul class=\"rejected\">\n");
         for (file, why) in q.rejected_files.iter().take(QUALITY_LIST_MAX) {
-            writeln!(out, "<li><code>{}</code><span>{}</span></li>", esc(file), esc(why))?;
+            writeln!(out, "<li><code>{}</code><span>{}</span></li>", esc(file), esc(&file_reason_label(why)))?;
         }
         if q.rejected_files.len() > QUALITY_LIST_MAX {
             writeln!(out, "<li>另有 {} 个文件，详见数据质量报告。</li>", q.rejected_files.len() - QUALITY_LIST_MAX)?;
@@ -363,9 +372,10 @@ fn footer(out: &mut String, view: &LeadershipView) -> std::fmt::Result {
     write!(
         out,
         "<div class=\"endnotes\">\n<p class=\"footnote\">注：少于{t}人的数据不予显示（“&lt;{t}”），以防识别到个人。</p>\n\
-         <footer>模型版本 {} · 运行清单哈希 <code>{}</code> · 由护苗 humiao 生成</footer>\n</div>\n",
+         <footer>{CLASSIFIED} · 模型版本 {} · 运行清单哈希 <code>{}</code> · 由护苗 humiao 于基准日 {} 生成；同一数据重新生成，内容不变</footer>\n</div>\n",
         esc(&view.model_version),
-        esc(&view.run_hash)
+        esc(&view.run_hash),
+        view.as_of
     )
 }
 
@@ -428,9 +438,10 @@ const CSS: &str = r#"
 * { box-sizing: border-box; }
 html { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
 body { margin: 0; background: #eef1f5; color: #1d2733; font-family: var(--font); font-size: 14px; line-height: 1.55; }
-.page { width: 1000px; margin: 24px auto; padding: 36px 44px 28px; background: #fff; box-shadow: 0 1px 4px rgba(20, 40, 70, .12); }
-.masthead { border-bottom: 3px solid #1f4e79; padding-bottom: 12px; margin-bottom: 20px; }
-h1 { margin: 0; font-size: 28px; font-weight: bold; letter-spacing: 1px; color: #143a5c; }
+.page { max-width: 1000px; margin: 24px auto; padding: 36px 44px 28px; background: #fff; box-shadow: 0 1px 4px rgba(20, 40, 70, .12); }
+.masthead { position: relative; border-bottom: 3px solid #1f4e79; padding-bottom: 12px; margin-bottom: 20px; }
+.classified { position: absolute; top: -4px; right: 0; margin: 0; padding: 2px 8px; border: 1.5px solid #c62828; border-radius: 3px; color: #c62828; font-size: 13px; font-weight: bold; letter-spacing: 2px; }
+h1 { margin: 0; padding-right: 150px; font-size: 28px; font-weight: bold; letter-spacing: 1px; color: #143a5c; }
 .subtitle { margin: 6px 0 0; color: #566474; font-size: 14px; }
 .subtitle .sep { margin: 0 10px; color: #a0aab5; }
 h2 { margin: 26px 0 12px; padding-left: 10px; border-left: 4px solid #1f4e79; font-size: 18px; color: #143a5c; }
@@ -449,6 +460,7 @@ h3 { margin: 0 0 8px; font-size: 14px; color: #34475b; }
 .chart-cooccurrence { width: 80%; margin: 0 auto; }
 figcaption { margin-top: 6px; font-size: 13px; color: #34475b; }
 figcaption .fig { margin-right: 6px; font-weight: bold; color: #1f4e79; }
+.scroll { overflow-x: auto; }
 table.data { width: 100%; border-collapse: collapse; font-variant-numeric: tabular-nums; }
 table.data th, table.data td { padding: 5px 8px; border-bottom: 1px solid #e3e7ec; text-align: left; }
 table.data thead th { background: #eef2f7; color: #34475b; font-weight: bold; border-bottom: 1px solid #c9d2dc; }
@@ -468,7 +480,7 @@ td.overdue { color: #fff; background: #E53935; font-weight: 600; }
 .ratio .muted { margin-left: 6px; font-size: 12px; }
 .note { margin: 10px 0 0; font-size: 13px; color: #566474; }
 .muted { margin: 0; color: #7a8694; font-size: 13px; }
-dl.stats { display: flex; gap: 8px; margin: 0; }
+dl.stats { display: flex; flex-wrap: wrap; gap: 8px; margin: 0; }
 dl.stats div { flex: 1; padding: 6px 8px; background: #f4f6f9; border-radius: 3px; }
 dl.stats dt { font-size: 12px; color: #566474; }
 dl.stats dd { margin: 0; font-size: 20px; font-weight: bold; color: #143a5c; font-variant-numeric: tabular-nums; }
@@ -480,11 +492,28 @@ code { font-family: var(--font); }
 .footnote { margin: 26px 0 8px; padding-top: 10px; border-top: 1px solid #d8dee6; font-size: 12px; color: #566474; }
 footer { font-size: 12px; color: #7a8694; }
 footer code { word-break: break-all; }
-@page { size: A4; margin: 12mm; }
+/* A phone: one column, cards two abreast, wide tables scroll inside their own box. */
+@media (max-width: 700px) {
+  body { font-size: 13px; }
+  .page { margin: 0; padding: 16px 12px 14px; box-shadow: none; }
+  h1 { padding-right: 0; font-size: 21px; }
+  .classified { position: static; display: inline-block; margin-bottom: 6px; font-size: 12px; }
+  .subtitle .sep { margin: 0 5px; }
+  .cards { grid-template-columns: repeat(2, 1fr) !important; gap: 8px; }
+  .card-value { font-size: 26px; }
+  .fairness, .quality { grid-template-columns: 1fr; }
+  .chart-cooccurrence { width: 100%; }
+  table.data th, table.data td { white-space: nowrap; }
+  td.rate, th.rate { width: auto; }
+  .bar { width: 70px; margin-right: 6px; }
+}
+@page { size: A4; margin: 14mm 12mm; @top-left { content: "内部资料 注意保密"; font-size: 9pt; color: #c62828; } @bottom-center { content: "第 " counter(page) " 页 共 " counter(pages) " 页"; font-size: 9pt; color: #7a8694; } }
 @media print {
   body { background: #fff; font-size: 12px; }
-  .page { width: auto; margin: 0; padding: 0; box-shadow: none; }
-  .keep, h2, tr, .endnotes { break-inside: avoid; page-break-inside: avoid; }
+  .page { max-width: none; margin: 0; padding: 0; box-shadow: none; }
+  .scroll { overflow: visible; }
+  .keep, h2, tr, table, figure, .card, .panel, .endnotes { break-inside: avoid; page-break-inside: avoid; }
+  thead { display: table-header-group; }
   h2 { break-after: avoid; page-break-after: avoid; }
   .fairness .panel { break-inside: auto; page-break-inside: auto; }
   .chart { width: 80%; margin: 0 auto; }

@@ -69,16 +69,18 @@ pub fn tier_colour(tier: &str) -> (u8, u8, u8) {
     }
 }
 
-/// The categories' colours in charts, C1 first.
+/// The categories' colours in charts, C1 first: Tableau 10, a qualitative palette of hues that
+/// stay apart, with its red and yellow (the tiers' colours, which a category must not be read
+/// as) last. No two share a colour family (blue, purple, brown, teal, green, pink, orange, …).
 pub(crate) const CATEGORY_COLOURS: [(u8, u8, u8); 8] = [
-    (0x5C, 0x6B, 0xC0),
-    (0xE5, 0x39, 0x35),
-    (0x8E, 0x24, 0xAA),
-    (0xFB, 0x8C, 0x00),
-    (0x00, 0x89, 0x7B),
-    (0x6D, 0x4C, 0x41),
-    (0x1E, 0x88, 0xE5),
-    (0x7C, 0xB3, 0x42),
+    (0x4E, 0x79, 0xA7), // blue
+    (0xB0, 0x7A, 0xA1), // purple
+    (0x9C, 0x75, 0x5F), // brown
+    (0x76, 0xB7, 0xB2), // teal
+    (0x59, 0xA1, 0x4F), // green
+    (0xFF, 0x9D, 0xA7), // pink
+    (0xF2, 0x8E, 0x2B), // orange
+    (0xED, 0xC9, 0x48), // yellow
 ];
 
 /// Counts and the groups they form, suppressed together.

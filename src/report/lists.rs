@@ -546,11 +546,85 @@ impl Value<'_> {
 // Writing sheets.
 // ---------------------------------------------------------------------------------------------
 
-/// A workbook whose document properties do not change from run to run.
-fn new_book(as_of: NaiveDate) -> Result<Workbook> {
+/// A workbook whose document properties do not change from run to run, and whose every sheet
+/// prints well (see [`Book::save`]).
+pub(crate) fn new_book(as_of: NaiveDate) -> Result<Book> {
     let mut book = Workbook::new();
     book.set_properties(&DocProperties::new().set_creation_datetime(&excel_date(as_of)?));
-    Ok(book)
+    Ok(Book(book))
+}
+
+/// A workbook that, when saved, gives every sheet the print setup of [`print_setup`]: the sheets
+/// a writer adds (a summary, a 说明 sheet) cannot be left out by forgetting a call. Everything
+/// else is the [`Workbook`]'s.
+pub(crate) struct Book(Workbook);
+
+impl std::ops::Deref for Book {
+    type Target = Workbook;
+    fn deref(&self) -> &Workbook {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Book {
+    fn deref_mut(&mut self) -> &mut Workbook {
+        &mut self.0
+    }
+}
+
+impl Book {
+    pub(crate) fn save(&mut self, path: &Path) -> std::result::Result<(), rust_xlsxwriter::XlsxError> {
+        for sheet in self.0.worksheets_mut() {
+            print_setup(sheet);
+        }
+        self.0.save(path)
+    }
+}
+
+/// How every sheet prints: A4 landscape, all columns on one page wide (as many pages high as it
+/// takes), the confidentiality marking and the sheet's name above, page numbers below. The rows
+/// repeated on every page are the data sheets' own ([`SheetWriter`]): only they know their header.
+pub(crate) fn print_setup(sheet: &mut Worksheet) {
+    const A4: u8 = 9;
+    sheet
+        .set_landscape()
+        .set_paper_size(A4)
+        .set_print_fit_to_pages(1, 0)
+        // Narrow margins (inches): the lists are wide, and every bit of width is a bigger print.
+        .set_margins(0.3, 0.3, 0.55, 0.5, 0.25, 0.25)
+        .set_header("&L内部资料 注意保密&C&A&R&D")
+        .set_footer("&L由护苗 humiao 生成&C第 &P 页 共 &N 页");
+}
+
+/// The height (points) of a row whose wrapped cells need `lines` lines; None for one line (the
+/// default height). LibreOffice and WPS do not fit a row to wrapped text on opening as Excel
+/// does, so a row left at the default shows only its first line there. A line is taken as
+/// 16 points: Calibri's 15 plus the taller line of the CJK fallback font.
+pub(crate) fn wrapped_row_height(lines: usize) -> Option<f64> {
+    const LINE: f64 = 16.0;
+    const MAX: f64 = 409.0; // Excel's tallest row
+    (lines > 1).then(|| (lines as f64 * LINE + 3.0).min(MAX))
+}
+
+/// How many lines `text` takes wrapped in a column `width` characters wide: each line of the
+/// text filled character by character, a CJK character counting two. A cell's padding and the
+/// wider glyphs of some fonts take about a character of the width, so that is left free.
+pub(crate) fn wrapped_lines(text: &str, width: f64) -> usize {
+    let room = ((width - 1.5).floor() as usize).max(2);
+    text.split('\n')
+        .map(|line| {
+            let (mut lines, mut used) = (1, 0);
+            for c in line.chars() {
+                let w = if is_wide(c) { 2 } else { 1 };
+                if used + w > room {
+                    lines += 1;
+                    used = 0;
+                }
+                used += w;
+            }
+            lines
+        })
+        .sum()
 }
 
 fn excel_date(d: NaiveDate) -> Result<ExcelDateTime> {
@@ -606,15 +680,21 @@ impl Formats {
 const WRAP_WIDTH: f64 = 60.0;
 /// The widest an unwrapped column grows.
 const MAX_WIDTH: usize = 50;
+/// The widest a column grows for text of one word (a person key), which wraps only beyond it:
+/// broken, it would make every row two lines tall.
+const MAX_WORD_WIDTH: usize = 70;
 
 /// Writes the rows of one data sheet in order (constant-memory sheets only go forward) and
-/// tracks the width each column needs; `finish` sets the widths, the frozen header and the
-/// autofilter.
+/// tracks the width each column needs, giving a row with wrapped text the height its lines need;
+/// `finish` sets the widths, the frozen header and the autofilter. The header row repeats on
+/// every printed page.
 struct SheetWriter<'s> {
     sheet: &'s mut Worksheet,
     columns: &'static [Column],
     fmt: &'s Formats,
     widths: Vec<usize>,
+    /// The width each column needs for its one-word texts, up to [`MAX_WORD_WIDTH`].
+    word_widths: Vec<usize>,
     next_row: u32,
 }
 
@@ -623,13 +703,16 @@ impl<'s> SheetWriter<'s> {
         for (c, col) in columns.iter().enumerate() {
             sheet.write_with_format(0, c as u16, col.header, &fmt.head)?;
         }
+        // The header row on top of every printed page.
+        sheet.set_repeat_rows(0, 0)?;
         // Room for the header and its filter button.
         let widths = columns.iter().map(|c| display_width(c.header) + 3).collect();
-        Ok(SheetWriter { sheet, columns, fmt, widths, next_row: 1 })
+        Ok(SheetWriter { sheet, columns, fmt, widths, word_widths: vec![0; columns.len()], next_row: 1 })
     }
 
     fn row(&mut self, view: &View, row: usize, lit: bool) -> Result<()> {
         let r = self.next_row;
+        let mut lines = 1;
         for (i, col) in self.columns.iter().enumerate() {
             let c = i as u16;
             let mut value = view.value(i, col.kind, row);
@@ -643,8 +726,15 @@ impl<'s> SheetWriter<'s> {
             } else {
                 None
             };
+            // A text wider than the widest column (a long evidence list, a person key) wraps
+            // rather than being cut off at the column's edge.
+            let text_width = display_width(&excel_text(&value.text()));
+            let one_word = !value.text().contains(char::is_whitespace);
+            let limit = if one_word { MAX_WORD_WIDTH } else { MAX_WIDTH };
+            let overflows = col.kind == Kind::Text && text_width + 2 > limit;
             let format = special.unwrap_or(match col.kind {
                 Kind::Wrap => &self.fmt.wrap,
+                Kind::Text if overflows => &self.fmt.wrap,
                 Kind::Date => &self.fmt.date,
                 Kind::Score => &self.fmt.score,
                 _ => &self.fmt.body,
@@ -671,7 +761,19 @@ impl<'s> SheetWriter<'s> {
                     self.sheet.write_string_with_format(r, c, value.text(), format)?;
                 }
             }
-            self.widths[i] = self.widths[i].max(display_width(&excel_text(&value.text())) + 2);
+            self.widths[i] = self.widths[i].max(text_width + 2);
+            if one_word {
+                self.word_widths[i] = self.word_widths[i].max((text_width + 2).min(MAX_WORD_WIDTH));
+            }
+            if col.kind == Kind::Wrap {
+                lines = lines.max(wrapped_lines(&excel_text(&value.text()), WRAP_WIDTH));
+            } else if overflows {
+                lines = lines.max(wrapped_lines(&excel_text(&value.text()), MAX_WIDTH as f64));
+            }
+        }
+        // Constant-memory sheets write a row out when the next begins: its height is set now.
+        if let Some(height) = wrapped_row_height(lines) {
+            self.sheet.set_row_height(r, height)?;
         }
         self.next_row += 1;
         Ok(())
@@ -679,7 +781,7 @@ impl<'s> SheetWriter<'s> {
 
     fn finish(self) -> Result<()> {
         for (i, (col, w)) in self.columns.iter().zip(&self.widths).enumerate() {
-            let width = if col.kind == Kind::Wrap { WRAP_WIDTH } else { (*w).min(MAX_WIDTH) as f64 };
+            let width = if col.kind == Kind::Wrap { WRAP_WIDTH } else { (*w).min(MAX_WIDTH).max(self.word_widths[i]) as f64 };
             self.sheet.set_column_width(i as u16, width)?;
         }
         self.sheet.set_freeze_panes(1, 0)?;

@@ -14,12 +14,13 @@ use chrono::NaiveDate;
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::prelude::SessionContext;
-use rust_xlsxwriter::{Format, FormatBorder, Workbook};
+use rust_xlsxwriter::{Format, FormatBorder};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::ingest::read::{Encoding, Format as FileFormat};
 use crate::ingest::{FileReport, FileStatus};
+use crate::report::lists;
 use crate::review::DecisionFile;
 
 const FILES_SQL: &str = include_str!("quality_files.sql");
@@ -205,12 +206,12 @@ impl QualityReport {
     }
 
     fn write_xlsx(&self, path: &Path) -> Result<()> {
-        let mut book = Workbook::new();
-        book.set_properties(&rust_xlsxwriter::DocProperties::new().set_creation_datetime(
-            &rust_xlsxwriter::ExcelDateTime::from_ymd(2026, 1, 1)?,
-        ));
+        // The lists' workbook: fixed document properties, and every sheet's print setup.
+        let mut book = lists::new_book(NaiveDate::from_ymd_opt(2026, 1, 1).expect("a date"))?;
         let head = Format::new().set_bold().set_background_color(0xD9E1F2).set_border(FormatBorder::Thin);
         let bad = Format::new().set_font_color(0xC00000);
+        let wrap = Format::new().set_text_wrap();
+        const DETAIL_WIDTH: f64 = 40.0;
         let reasons: Vec<&str> = crate::ingest::validate::REASONS.to_vec();
 
         let sheet = book.add_worksheet().set_name("文件核对")?;
@@ -232,7 +233,10 @@ impl QualityReport {
             } else {
                 sheet.write(r, 2, status)?;
             }
-            sheet.write(r, 3, detail)?;
+            sheet.write_with_format(r, 3, detail.as_str(), &wrap)?;
+            if let Some(height) = lists::wrapped_row_height(lists::wrapped_lines(&detail, DETAIL_WIDTH)) {
+                sheet.set_row_height(r, height)?;
+            }
             sheet.write(r, 4, f.format.map(|x| format!("{x:?}").to_uppercase()).unwrap_or_default())?;
             sheet.write(r, 5, f.encoding.map(encoding_label).unwrap_or(""))?;
             for (c, n) in [f.rows_read, f.rows_accepted, f.rows_quarantined, f.rows_duplicate].iter().enumerate() {
@@ -250,9 +254,10 @@ impl QualityReport {
             sheet.write_with_format(total_row, 6 + c as u16, *n as f64, &head)?;
         }
         sheet.set_freeze_panes(1, 1)?;
+        sheet.set_repeat_rows(0, 0)?;
         sheet.set_column_width(0, 46)?;
         sheet.set_column_width(1, 22)?;
-        sheet.set_column_width(3, 40)?;
+        sheet.set_column_width(3, DETAIL_WIDTH)?;
         sheet.set_column_width(5, 14)?;
         sheet.write(total_row + 2, 0, format!(
             "基准日 {},运行编号 {}。每个文件:读取行数 = 接收 + 隔离 + 重复。上次隔离、本次关联成功 {} 行;仍待关联 {} 行。",
@@ -277,6 +282,7 @@ impl QualityReport {
             rows.write((MAX_ROWS + 2) as u32, 0, format!("仅列出前 {MAX_ROWS} 行;完整清单见湖表 quarantine。"))?;
         }
         rows.set_freeze_panes(1, 0)?;
+        rows.set_repeat_rows(0, 0)?;
         rows.set_column_width(0, 46)?;
         rows.set_column_width(2, 18)?;
         rows.set_column_width(3, 22)?;
@@ -331,14 +337,145 @@ pub fn reason_label(reason: &str) -> &'static str {
     }
 }
 
+/// A file's status and why, in Chinese, for quality.xlsx (quality.json keeps the English).
 fn status_label(s: &FileStatus) -> (&'static str, String) {
     match s {
         FileStatus::Accepted => ("已接收", String::new()),
-        FileStatus::Rejected(why) => ("已拒收", why.clone()),
+        FileStatus::Rejected(why) => ("已拒收", file_reason_label(why)),
         FileStatus::DuplicateFile(of) => ("重复文件", format!("与已接收的 {of} 内容相同")),
-        FileStatus::Unrecognised(why) => ("无法识别", why.clone()),
-        FileStatus::Skipped(why) => ("已跳过", why.clone()),
+        FileStatus::Unrecognised(why) => ("无法识别", file_reason_label(why)),
+        FileStatus::Skipped(why) => ("已跳过", file_reason_label(why)),
     }
+}
+
+/// Why ingest rejected, skipped or did not recognise a file, as its English message has it
+/// (`src/ingest/`, `src/review.rs`), and the same in Chinese. In a shape, `{}` is a part taken
+/// over as `{0}`, `{1}` … (a line number, a column's name, an encoding) and `{_}` a part left out
+/// (the words of an operating-system or library error, which are English). The first shape that
+/// matches wins, so a longer shape comes before a shorter one it starts with.
+const FILE_REASONS: &[(&str, &str)] = &[
+    // src/ingest/mod.rs: files the scan skips or cannot place.
+    ("a symbolic link whose target does not exist", "符号链接指向的文件不存在"),
+    ("cannot be examined: {_}", "无法读取文件信息"),
+    ("a folder inside a source folder: files must lie directly in inbox/<source>/", "来源文件夹中的子文件夹：文件须直接放在 inbox/<来源>/ 下"),
+    ("a FIFO (named pipe), not a file", "命名管道，不是普通文件"),
+    ("a socket or device, not a file", "套接字或设备，不是普通文件"),
+    ("a hidden file (an upload in progress?); rename it to have it read", "隐藏文件（可能仍在上传）；改名后才会读取"),
+    ("not in a source folder (inbox/<source>/)", "不在来源文件夹（inbox/<来源>/）中"),
+    ("its name starts with no declared table of its source folder", "文件名开头不是所在来源文件夹已登记的数据表名"),
+    ("reader failed: {_}", "读取程序出错"),
+    ("validation query failed: {_}", "校验查询出错"),
+    // src/ingest/read.rs and csv_records.rs: what the readers find.
+    ("is UTF-16 encoded; save it as UTF-8 or GB18030", "文件为 UTF-16 编码；请另存为 UTF-8 或 GB18030 编码"),
+    ("starts with a UTF-8 byte-order mark, but line {} is not valid UTF-8", "文件以 UTF-8 字节顺序标记开头，但第 {0} 行不是有效的 UTF-8 文本"),
+    (
+        "is neither valid UTF-8 nor valid GB18030 text: read as {}, line {} has bytes that are not valid",
+        "既不是有效的 UTF-8 文本，也不是有效的 GB18030 文本：按 {0} 读取时，第 {1} 行含有无效字节",
+    ),
+    ("cannot start a reader thread: {_}", "无法启动读取线程"),
+    ("the reader stopped before reading the header", "读取在表头之前中止"),
+    ("is an empty file (its first sheet has no cells)", "空文件（第一个工作表没有单元格）"),
+    ("is an empty file", "空文件"),
+    ("has no header row: its first line names none of the table's columns", "没有表头行：第一行不含该数据表的任何列名"),
+    ("the header names column `{}` twice", "表头中列 {0} 出现了两次"),
+    ("the header names column {} (its name is not shown) twice", "表头中第 {0} 列的列名出现了两次（列名不显示）"),
+    ("the header lacks the required column `{}`", "表头缺少必需列 {0}"),
+    ("the header lacks an identity column: one of `person_key`, `id_number`, `name_hash`", "表头缺少身份列（person_key、id_number、name_hash 须有其一）"),
+    ("cannot be opened: {_}", "无法打开文件"),
+    ("cannot be read from line {} on: {_}", "从第 {0} 行起无法读取"),
+    ("cannot be read from row {} on: {_}", "从第 {0} 行起无法读取"),
+    ("cannot be read as XLSX: {_}", "无法作为 XLSX 文件读取"),
+    ("cannot be read: {_}", "无法读取文件"),
+    ("line {}: a quote opened on this line is never closed", "第 {0} 行：该行开始的引号没有闭合"),
+    ("has a header that is not valid text", "表头不是有效的文本"),
+    ("line {} has text that is not valid {}", "第 {0} 行含有不是有效 {1} 编码的文本"),
+    (
+        "line {} has {} fields, more than the {} columns of its header{_}",
+        "第 {0} 行有 {1} 个字段，多于表头的 {2} 列（行尾多了逗号，或未加引号的值中含有逗号？）",
+    ),
+    ("has {} lines, but only {} could be read as CSV records", "共 {0} 行，但只有 {1} 行能读作 CSV 记录"),
+    ("is not a readable Parquet file: {_}", "不是可读取的 Parquet 文件"),
+    ("is not a readable XLSX file: {_}", "不是可读取的 XLSX 文件"),
+    ("cannot read its first sheet: {_}", "无法读取第一个工作表"),
+    ("is not valid CSV: {_}", "不是有效的 CSV 文件"),
+];
+
+/// The Chinese of why a file was rejected, skipped or not recognised (see [`FILE_REASONS`]). A
+/// text that is already Chinese is kept; an English one of no known shape reads "其他原因", its
+/// words being in quality.json.
+pub fn file_reason_label(why: &str) -> String {
+    if let Some(rest) = why.strip_prefix("has the same content as ") {
+        // "has the same content as {of}, which was rejected: {why}", where {of} is a file name
+        // (which has no ", which").
+        if let Some((of, inner)) = rest.split_once(", which was rejected: ") {
+            return format!("与已拒收的 {of} 内容相同：{}", file_reason_label(inner));
+        }
+    }
+    for (shape, chinese) in FILE_REASONS {
+        if let Some(parts) = match_shape(shape, why) {
+            let mut out = chinese.to_string();
+            for (i, part) in parts.iter().enumerate() {
+                // An encoding comes as the reader's enum name (`{encoding:?}`).
+                let part = match *part {
+                    "Utf8" | "Utf8Bom" => "UTF-8",
+                    "Gb18030" => "GB18030",
+                    part => part,
+                };
+                out = out.replace(&format!("{{{i}}}"), part);
+            }
+            return out;
+        }
+    }
+    if why.chars().any(|c| ('\u{4E00}'..='\u{9FFF}').contains(&c)) {
+        return why.to_string();
+    }
+    "其他原因（英文原文见 quality.json）".to_string()
+}
+
+/// The parts of `text` that fill the `{}` of `shape`, if `text` has that shape (see
+/// [`FILE_REASONS`]).
+fn match_shape<'t>(shape: &str, text: &'t str) -> Option<Vec<&'t str>> {
+    // Literal pieces, each followed by what fills the hole after it (None after the last).
+    let mut pieces: Vec<(&str, Option<bool>)> = Vec::new();
+    let mut rest = shape;
+    while let Some(at) = rest.find('{') {
+        let keep = rest[at..].starts_with("{}");
+        let skip = rest[at..].starts_with("{_}");
+        if !keep && !skip {
+            break;
+        }
+        pieces.push((&rest[..at], Some(keep)));
+        rest = &rest[at + if keep { 2 } else { 3 }..];
+    }
+    pieces.push((rest, None));
+    let mut parts = Vec::new();
+    let mut text = text;
+    let mut hole: Option<bool> = None;
+    for (literal, next) in pieces {
+        match hole {
+            None => text = text.strip_prefix(literal)?,
+            Some(keep) => {
+                let at = if literal.is_empty() && next.is_none() {
+                    text.len()
+                } else if next.is_none() {
+                    // The last literal ends the text.
+                    text.len().checked_sub(literal.len()).filter(|&at| text[at..] == *literal)?
+                } else {
+                    text.find(literal).filter(|_| !literal.is_empty())?
+                };
+                let filled = text.get(..at)?;
+                if filled.is_empty() {
+                    return None;
+                }
+                if keep {
+                    parts.push(filled);
+                }
+                text = &text[at + literal.len()..];
+            }
+        }
+        hole = next;
+    }
+    text.is_empty().then_some(parts)
 }
 
 fn encoding_label(e: crate::ingest::read::Encoding) -> &'static str {
@@ -346,5 +483,46 @@ fn encoding_label(e: crate::ingest::read::Encoding) -> &'static str {
         crate::ingest::read::Encoding::Utf8 => "UTF-8",
         crate::ingest::read::Encoding::Utf8Bom => "UTF-8 (BOM)",
         crate::ingest::read::Encoding::Gb18030 => "GB18030",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn why_a_file_was_rejected_is_said_in_chinese() {
+        let utf16 = crate::ingest::read::detect_encoding(&mut std::io::Cursor::new(b"\xFF\xFEa\x00".to_vec())).unwrap_err();
+        for (english, chinese) in [
+            (utf16.as_str(), "文件为 UTF-16 编码；请另存为 UTF-8 或 GB18030 编码"),
+            ("the header lacks the required column `conduct_code`", "表头缺少必需列 conduct_code"),
+            ("the header names column `record_id` twice", "表头中列 record_id 出现了两次"),
+            ("the header names column 4 (its name is not shown) twice", "表头中第 4 列的列名出现了两次（列名不显示）"),
+            (
+                "line 3 has 9 fields, more than the 8 columns of its header (a trailing comma, or a comma inside an unquoted value?)",
+                "第 3 行有 9 个字段，多于表头的 8 列（行尾多了逗号，或未加引号的值中含有逗号？）",
+            ),
+            ("line 12 has text that is not valid Gb18030", "第 12 行含有不是有效 GB18030 编码的文本"),
+            ("cannot be read from line 7 on: stream did not contain valid UTF-8", "从第 7 行起无法读取"),
+            ("is an empty file (its first sheet has no cells)", "空文件（第一个工作表没有单元格）"),
+            ("is an empty file", "空文件"),
+            ("its name starts with no declared table of its source folder", "文件名开头不是所在来源文件夹已登记的数据表名"),
+            (
+                "has the same content as police/a.csv, which was rejected: is an empty file",
+                "与已拒收的 police/a.csv 内容相同：空文件",
+            ),
+            ("缺少必需列 student_id", "缺少必需列 student_id"),
+            ("a message of some other shape", "其他原因（英文原文见 quality.json）"),
+        ] {
+            assert_eq!(file_reason_label(english), chinese, "{english}");
+        }
+    }
+
+    #[test]
+    fn a_shape_matches_only_the_whole_text() {
+        assert_eq!(match_shape("line {} has {} fields{_}", "line 3 has 9 fields, more"), Some(vec!["3", "9"]));
+        assert_eq!(match_shape("is an empty file", "is an empty file (its first sheet has no cells)"), None);
+        assert_eq!(match_shape("cannot be read: {_}", "cannot be read: "), None, "a hole is never empty");
+        assert_eq!(match_shape("line {}: a quote", "line 3: a quote opened"), None);
     }
 }

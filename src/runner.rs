@@ -321,12 +321,15 @@ fn finish(
         if let Some(i) = &ingested {
             i.report.write(dir)?;
         }
+        let mut guide = model.guide(&plan.codebook, &plan.tables);
+        guide.schools = crate::ingest::reference::load_schools(&plan.reference)?.is_some();
         let tables = crate::report::lists::ListTables {
             as_of: scored.as_of,
             model_version: &model.version,
             risk: &scored.risk,
             changes: &scored.changes,
             tasks: &scored.tasks,
+            guide: &guide,
         };
         // The list's files are independent: written side by side (the two workbooks take most
         // of the time).

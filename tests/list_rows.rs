@@ -235,9 +235,10 @@ fn the_guide_sheet_defines_tiers_as_the_model_file_does_and_every_column() {
     let explained: Vec<&str> = guide[cols + 1..cols + 1 + headers.len()].iter().map(|r| r[0].as_str()).collect();
     assert_eq!(explained, headers.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(guide[cols + 1..cols + 1 + headers.len()].iter().all(|r| !r[1].is_empty()));
-    // How a unit finds the child: by its own record ids in 证据记录.
-    let all: String = guide.iter().flatten().cloned().collect::<Vec<_>>().join("\n");
-    assert!(all.contains("证据记录") && all.contains("本单位的记录编号"), "{all}");
+    // How a unit finds the child: the lake holds no identity; by its own record ids in 证据记录.
+    let how = guide.iter().position(|r| r[0] == "如何找到本人").expect("a part on finding the person");
+    let how: String = guide[how + 1..].iter().map(|r| r[0].clone()).collect::<Vec<_>>().join("\n");
+    assert!(how.contains("不含姓名、身份证号") && how.contains("证据记录") && how.contains("本单位的记录编号"), "{how}");
 }
 
 #[test]

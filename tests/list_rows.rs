@@ -237,7 +237,7 @@ fn the_guide_sheet_defines_tiers_as_the_model_file_does_and_every_column() {
     assert!(guide[cols + 1..cols + 1 + headers.len()].iter().all(|r| !r[1].is_empty()));
     // How a unit finds the child: the lake holds no identity; by its own record ids in 证据记录.
     let how = guide.iter().position(|r| r[0] == "如何找到本人").expect("a part on finding the person");
-    let how: String = guide[how + 1..].iter().map(|r| r[0].clone()).collect::<Vec<_>>().join("\n");
+    let how: String = guide[how + 1..].iter().map(|r| r[1].clone()).collect::<Vec<_>>().join("\n");
     assert!(how.contains("不含姓名、身份证号") && how.contains("证据记录") && how.contains("本单位的记录编号"), "{how}");
 }
 

@@ -363,9 +363,11 @@ fn write_guide_sheet(sheet: &mut Worksheet, guide: &Guide, columns: &[Column], f
         r += 1;
         let fill = tier_index(&tier.name).map(|i| &fmt.tiers[i]).unwrap_or(&fmt.body);
         sheet.write_with_format(r, 0, tier.label.as_str(), fill)?;
-        sheet.write_with_format(r, 1, tier.rules.join("；"), &fmt.wrap)?;
+        let rules = tier.rules.join("；");
+        sheet.write_with_format(r, 1, rules.as_str(), &fmt.wrap)?;
+        sheet.set_row_height(r, wrapped_height(&rules))?;
         sheet.write_with_format(r, 2, tier.cadence.as_str(), &fmt.body)?;
-        sheet.write_with_format(r, 3, tier.action.as_str(), &fmt.body)?;
+        sheet.write_with_format(r, 3, tier.action.as_str(), &fmt.wrap)?;
         match tier.due_days.parse::<f64>() {
             Ok(d) => sheet.write_number_with_format(r, 4, d, &fmt.body)?,
             Err(_) => sheet.write_with_format(r, 4, tier.due_days.as_str(), &fmt.body)?,
@@ -391,19 +393,34 @@ fn write_guide_sheet(sheet: &mut Worksheet, guide: &Guide, columns: &[Column], f
         let note = note.ok_or_else(|| Error::Internal(format!("risk column {} has no note", c.source)))?;
         sheet.write_with_format(r, 0, c.header, &fmt.body)?;
         sheet.write_with_format(r, 1, note, &fmt.wrap)?;
+        sheet.set_row_height(r, wrapped_height(note))?;
     }
     r += 2;
     sheet.write_with_format(r, 0, "如何找到本人", &fmt.bold)?;
-    for line in FINDING_THE_PERSON {
+    for (i, line) in FINDING_THE_PERSON.iter().enumerate() {
         r += 1;
-        sheet.write_with_format(r, 0, line, &fmt.body)?;
+        sheet.write_with_format(r, 0, format!("{}.", i + 1), &fmt.body)?;
+        sheet.write_with_format(r, 1, *line, &fmt.wrap)?;
+        sheet.set_row_height(r, wrapped_height(line))?;
     }
     sheet.set_column_width(0, 16)?;
     sheet.set_column_width(1, WRAP_WIDTH)?;
-    for c in 2..=4 {
-        sheet.set_column_width(c, 16)?;
-    }
+    sheet.set_column_width(2, 16)?;
+    sheet.set_column_width(3, 26)?;
+    sheet.set_column_width(4, 16)?;
+    // One page wide when printed; a wrapped cell's row is as tall as its lines (LibreOffice and
+    // WPS do not grow a row for wrapped text on their own).
+    sheet.set_landscape();
+    sheet.set_print_fit_to_pages(1, 0);
     Ok(())
+}
+
+/// The height (points) of a row whose one wrapped cell, in a column [`WRAP_WIDTH`] wide, holds
+/// `text`.
+fn wrapped_height(text: &str) -> f64 {
+    let per_line = WRAP_WIDTH as usize - 2;
+    let lines = display_width(text).div_ceil(per_line).max(1);
+    15.0 * lines as f64 + 2.0
 }
 
 /// Writes `risk_list.csv`: the columns of the tier sheets, every tier in the given order, UTF-8

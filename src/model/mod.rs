@@ -186,6 +186,18 @@ impl Model {
             {
                 return bad(format!("tier {}: {} labels for {} rules", t.name, labels.len(), t.when.len()));
             }
+            // A placeholder no category fills would reach the list as written.
+            for label in t.labels.iter().flatten() {
+                let mut rest = label.as_str();
+                while let Some(open) = rest.find('{') {
+                    let close = rest[open..].find('}').map(|c| open + c);
+                    let name = close.map(|c| &rest[open + 1..c]);
+                    match name {
+                        Some(n) if n == "categories" || categories.iter().any(|c| c == n) => rest = &rest[close.unwrap_or(0) + 1..],
+                        _ => return bad(format!("tier {}: label {label:?} has a placeholder that is neither a category nor {{categories}}", t.name)),
+                    }
+                }
+            }
         }
         for c in file.score.weights.keys() {
             if !categories.contains(c) {
@@ -557,6 +569,17 @@ mod tests {
         let c4 = guide.categories.iter().find(|c| c.id == "C4").unwrap();
         assert_eq!((c4.label.as_str(), c4.departments.as_str(), c4.units.as_str()), ("受侵害", "公安、教育", "公安、民政"));
         assert_eq!(guide.tiers[1].cadence, "每周");
+    }
+
+    #[test]
+    fn a_tier_label_with_an_unknown_placeholder_is_refused() {
+        let plan = plan();
+        let text = std::fs::read_to_string("models/collision.toml").unwrap().replace("labels = [\"{C2}\", \"{C3}\"", "labels = [\"{C9}\", \"{C3}\"");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.toml");
+        std::fs::write(&path, text).unwrap();
+        let err = Model::load(&path, &plan.codebook, &plan.tables).unwrap_err().to_string();
+        assert!(err.contains("tier orange: label \"{C9}\" has a placeholder"), "{err}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Reference data: `townships.csv` (`township_code`, `name`, `minors_population`) and, when the
 //! county has one, `schools.csv` (`school_code`, `name` or `school_name`, optionally
-//! `township_code`): the lake
-//! holds school codes only, and the list shows a school's name where this file gives it.
+//! `township_code`): the lake holds school codes only, and the list shows a school's name where
+//! this file gives it.
 
 use std::path::Path;
 
@@ -82,4 +82,21 @@ pub fn load_schools(reference: &Path) -> Result<Option<Vec<School>>> {
     let mut seen = std::collections::BTreeSet::new();
     out.retain(|s| !s.code.is_empty() && seen.insert(s.code.clone()));
     Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schools_csv_is_optional_and_takes_the_education_lists_header_too() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(load_schools(dir.path()).unwrap(), None, "no file, no school names");
+        std::fs::write(dir.path().join("schools.csv"), "school_code,school_name\nS1,一小\nS1,重复\n,无代码\nS2,二小\n").unwrap();
+        let schools = load_schools(dir.path()).unwrap().unwrap();
+        let names: Vec<(&str, &str)> = schools.iter().map(|s| (s.code.as_str(), s.name.as_str())).collect();
+        assert_eq!(names, [("S1", "一小"), ("S2", "二小")], "one name per code, the first");
+        std::fs::write(dir.path().join("schools.csv"), "school_code,town\nS1,x\n").unwrap();
+        assert!(load_schools(dir.path()).unwrap_err().to_string().contains("`name`"));
+    }
 }

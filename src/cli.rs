@@ -1,4 +1,6 @@
-//! Command-line flags, as typed. Resolving them into a plan happens in `config`.
+//! Command-line flags, as typed (resolving them into a plan happens in `config`), and the exit
+//! codes: one table ([`EXIT_CODES`]) that `--help`, the last line of a run and the README's list
+//! (checked by a test) all say the same from.
 
 use std::path::PathBuf;
 
@@ -6,7 +8,12 @@ use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "humiao", version, about = "护苗: child-protection early warning for a county governance centre")]
+#[command(
+    name = "humiao",
+    version,
+    about = "护苗: child-protection early warning for a county governance centre",
+    after_help = exit_codes_help()
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -29,6 +36,84 @@ pub enum Command {
     Schedule(ScheduleArgs),
     /// Check the lake's audit log.
     Audit(AuditArgs),
+    /// Look after the inbox (set a rejected file aside).
+    Inbox(InboxArgs),
+}
+
+/// What an exit code says: its number, its meaning (for `--help` and the README) and, in
+/// Chinese, the last line a run ends with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitMeaning {
+    pub code: u8,
+    pub meaning: &'static str,
+    pub last_line: &'static str,
+}
+
+/// Every exit code humiao ends with (`error::Error::exit_code`, `runner::Outcome::exit_code`).
+/// In a 3's last line `{n}` is the number of files rejected.
+pub const EXIT_CODES: [ExitMeaning; 4] = [
+    ExitMeaning { code: 0, meaning: "success", last_line: "完成" },
+    ExitMeaning {
+        code: 1,
+        meaning: "failure in the input data, the machine or humiao itself (also: another run holds the lake's lock); the `error:` lines say which",
+        last_line: "失败：输入数据、机器或程序出错，或另一个运行正在使用数据湖，见上方 error 行",
+    },
+    ExitMeaning {
+        code: 2,
+        meaning: "a usage or configuration error: the command line, the pipeline or model file, or the key file must be fixed",
+        last_line: "未完成：命令行、配置或密钥文件有误，须修改后重新运行",
+    },
+    ExitMeaning {
+        code: 3,
+        meaning: "the run completed but rejected a file (listed on stderr and in quality.xlsx; fix it, or `humiao inbox set-aside FILE`)",
+        last_line: "完成，但有 {n} 个文件被拒收",
+    },
+];
+
+/// The exit codes as `--help` lists them: one line each.
+pub fn exit_codes_help() -> String {
+    let mut text = String::from("Exit codes:\n");
+    for e in &EXIT_CODES {
+        text.push_str(&format!("  {}  {}\n", e.code, e.meaning));
+    }
+    text
+}
+
+/// The last line of a command that ended with `code`, in Chinese: what the code means, e.g.
+/// "完成，但有 1 个文件被拒收（退出码 3）". `files_rejected` fills a 3's count.
+pub fn last_line(code: u8, files_rejected: u64) -> String {
+    let meaning = EXIT_CODES
+        .iter()
+        .find(|e| e.code == code)
+        .map(|e| e.last_line.replace("{n}", &files_rejected.to_string()))
+        .unwrap_or_else(|| "结束".to_string());
+    format!("{meaning}（退出码 {code}）")
+}
+
+#[derive(Debug, Args)]
+pub struct InboxArgs {
+    #[command(subcommand)]
+    pub command: InboxCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InboxCommand {
+    /// Move a file the last run rejected from the inbox to INBOX/rejected/ (same sub-folder,
+    /// never overwriting), record it in the audit log, so that the next run no longer rejects it
+    /// (and exits 0). Refused (exit 2) for a file outside the inbox or one that was not rejected.
+    SetAside(SetAsideArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SetAsideArgs {
+    /// The pipeline file (for the inbox, the lake, the outputs and the key file).
+    #[arg(long)]
+    pub pipeline: PathBuf,
+    #[command(flatten)]
+    pub locations: Locations,
+    /// The rejected file: as the run named it (relative to the inbox, e.g.
+    /// education/education_conduct_broken.csv), or a path to it.
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -97,7 +182,7 @@ pub struct PipelineArgs {
     pub pipeline: PathBuf,
     #[command(flatten)]
     pub locations: Locations,
-    /// The as-of date (default: the pipeline's `as_of`, else today in China).
+    /// The as-of date (default: the pipeline's `as_of`, else today in its `[run] time_zone`).
     #[arg(long, value_parser = parse_date)]
     pub as_of: Option<NaiveDate>,
     /// Accept an `--as-of` more than `[run] as_of_within_days` (default 7) from today, and purge

@@ -37,8 +37,9 @@ pub struct PipelineSection {
     #[serde(default = "default_model")]
     pub model: PathBuf,
     /// A pinned as-of date (`YYYY-MM-DD`), for a pipeline whose data is of one fixed day (the
-    /// demo's samples). Default: none, every run is as of today in China. `--as-of` overrides
-    /// it. Pinning is deliberate configuration: the far-date guard of `[run]` does not apply.
+    /// demo's samples). Default: none, every run is as of today in `[run] time_zone`. `--as-of`
+    /// overrides it. Pinning is deliberate configuration: the far-date guard of `[run]` does not
+    /// apply.
     pub as_of: Option<String>,
 }
 
@@ -96,21 +97,33 @@ fn default_grace_days() -> u32 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunSection {
-    /// A typed `--as-of` more than this many days before or after today in China is refused
-    /// (exit 2, before the lake changes) unless `--allow-as-of-far` is given: a mistyped date can
-    /// quarantine a day's files as `future_date` or purge the whole lake. Default 7.
+    /// A typed `--as-of` more than this many days before or after today (in `time_zone`) is
+    /// refused (exit 2, before the lake changes) unless `--allow-as-of-far` is given: a mistyped
+    /// date can quarantine a day's files as `future_date` or purge the whole lake. Default 7.
     #[serde(default = "default_as_of_within_days")]
     pub as_of_within_days: u32,
+    /// The county's time zone, an IANA name: the time of every log line, and the day a run
+    /// without `--as-of` is as of. Default [`DEFAULT_TIME_ZONE`].
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
 }
 
 impl Default for RunSection {
     fn default() -> Self {
-        RunSection { as_of_within_days: default_as_of_within_days() }
+        RunSection { as_of_within_days: default_as_of_within_days(), time_zone: default_time_zone() }
     }
 }
 
 fn default_as_of_within_days() -> u32 {
     7
+}
+
+/// The time zone of `[run] time_zone` when a pipeline names none (and of the log lines written
+/// before a pipeline file is read).
+pub const DEFAULT_TIME_ZONE: &str = "Asia/Shanghai";
+
+fn default_time_zone() -> String {
+    DEFAULT_TIME_ZONE.to_string()
 }
 
 #[derive(Debug, Deserialize)]
@@ -381,6 +394,8 @@ pub struct Plan {
     pub model: PathBuf,
     pub report: ReportSection,
     pub retention: RetentionSection,
+    /// `[run] time_zone`, resolved.
+    pub time_zone: chrono_tz::Tz,
 }
 
 /// Flags that override the pipeline file.
@@ -414,9 +429,13 @@ impl Plan {
             })?),
             None => None,
         };
+        let time_zone: chrono_tz::Tz = file.run.time_zone.parse().map_err(|_| {
+            Error::config(pipeline, format!("[run] time_zone = {:?} is not a time zone (give an IANA name such as Asia/Shanghai)", file.run.time_zone))
+        })?;
+        let today = crate::ops::schedule::today_in(time_zone);
         if let Some(typed) = overrides.as_of {
             if !overrides.allow_as_of_far {
-                check_as_of(typed, crate::session::today_in_china(), file.run.as_of_within_days, pipeline)?;
+                check_as_of(typed, today, time_zone, file.run.as_of_within_days, pipeline)?;
             }
         }
         let codebook = Codebook::load(&rel(&p.codebook))?;
@@ -430,11 +449,12 @@ impl Plan {
             lake: overrides.lake.unwrap_or_else(|| rel(&p.lake)),
             out: overrides.out.unwrap_or_else(|| rel(&p.out)),
             key_file: overrides.key_file.unwrap_or_else(|| rel(&p.key_file)),
-            as_of: overrides.as_of.or(pinned).unwrap_or_else(crate::session::today_in_china),
+            as_of: overrides.as_of.or(pinned).unwrap_or(today),
             allow_as_of_far: overrides.allow_as_of_far,
             model: overrides.model.unwrap_or_else(|| rel(&p.model)),
             report: file.report,
             retention: file.retention,
+            time_zone,
             tables,
             codebook,
         })
@@ -452,14 +472,14 @@ impl Plan {
 /// Refuses a typed as-of date more than `within_days` from `today`: a run as of 2100-01-01
 /// would purge every person, one as of 2024-01-01 would quarantine nearly every row of the day's
 /// files as `future_date`.
-fn check_as_of(typed: NaiveDate, today: NaiveDate, within_days: u32, pipeline: &Path) -> Result<()> {
+fn check_as_of(typed: NaiveDate, today: NaiveDate, zone: chrono_tz::Tz, within_days: u32, pipeline: &Path) -> Result<()> {
     let days = (typed - today).num_days();
     if days.unsigned_abs() <= within_days as u64 {
         return Ok(());
     }
     let side = if days > 0 { "after" } else { "before" };
     Err(Error::Usage(format!(
-        "--as-of {typed} is {} days {side} today ({today} in China), more than the {within_days} that \
+        "--as-of {typed} is {} days {side} today ({today} in {zone}), more than the {within_days} that \
          `[run] as_of_within_days` of {} allows: a far date can quarantine a day's files or purge the \
          lake. Check the date, or give --allow-as-of-far if it is meant",
         days.unsigned_abs(),
@@ -566,15 +586,15 @@ mod tests {
         let today = d("2026-12-01");
         let pipeline = Path::new("pipelines/demo.toml");
         for ok in ["2026-11-24", "2026-12-08", "2026-12-01"] {
-            assert!(check_as_of(d(ok), today, 7, pipeline).is_ok(), "{ok}");
+            assert!(check_as_of(d(ok), today, chrono_tz::Asia::Shanghai, 7, pipeline).is_ok(), "{ok}");
         }
         for far in ["2026-11-23", "2100-01-01", "2024-01-01"] {
-            let e = check_as_of(d(far), today, 7, pipeline).unwrap_err();
+            let e = check_as_of(d(far), today, chrono_tz::Asia::Shanghai, 7, pipeline).unwrap_err();
             assert_eq!(e.exit_code(), 2);
             let text = e.to_string();
             assert!(text.contains(far) && text.contains("2026-12-01") && text.contains("--allow-as-of-far"), "{text}");
         }
-        assert!(check_as_of(d("2024-01-01"), today, 2000, pipeline).is_ok(), "the window is configurable");
+        assert!(check_as_of(d("2024-01-01"), today, chrono_tz::Asia::Shanghai, 2000, pipeline).is_ok(), "the window is configurable");
     }
 
     #[test]

@@ -1,12 +1,43 @@
-//! The `humiao` binary: parse the flags, run, print the error chain, exit with its code.
+//! The `humiao` binary: parse the flags, run, print the error chain, exit with its code. A run's
+//! last line says in Chinese what its exit code means. Logs go to stderr, coloured only on a
+//! terminal (and never under `NO_COLOR`), stamped with the time in the county's time zone.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
 use clap::Parser;
-use humiao::cli::{AuditCommand, Cli, Command, Locations, ScheduleArgs};
+use humiao::cli::{AuditCommand, Cli, Command, InboxCommand, Locations, ScheduleArgs, last_line};
 use humiao::lake::Lake;
 use humiao::config::{Overrides, Plan};
 use humiao::error::{Error, redact};
+
+/// The time zone of the log lines: the pipeline's `[run] time_zone` once a pipeline file is read
+/// (the first one read, for `schedule`), the default zone before (and for commands that read
+/// none, such as `synth`).
+static LOG_ZONE: OnceLock<chrono_tz::Tz> = OnceLock::new();
+
+/// A log line's time: RFC 3339 with milliseconds and the offset of the county's time zone, e.g.
+/// `2026-11-24T02:30:00.123+08:00`.
+struct LogTime;
+
+impl tracing_subscriber::fmt::time::FormatTime for LogTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        let zone = LOG_ZONE.get().copied().unwrap_or_else(default_zone);
+        let now = chrono::Utc::now().with_timezone(&zone);
+        write!(w, "{}", now.to_rfc3339_opts(chrono::SecondsFormat::Millis, false))
+    }
+}
+
+fn default_zone() -> chrono_tz::Tz {
+    humiao::config::DEFAULT_TIME_ZONE.parse().expect("the default time zone is an IANA name")
+}
+
+/// Colour codes only for a person at a terminal: a log file or a pipe gets plain text, and so
+/// does anyone who sets `NO_COLOR` (https://no-color.org: present and not empty).
+fn log_colour() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -14,6 +45,8 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("HUMIAO_LOG").unwrap_or_else(|_| "warn,humiao=info,deltalake_core=error,delta_kernel=error".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(log_colour())
+        .with_timer(LogTime)
         .with_target(false)
         .init();
     let cli = Cli::parse();
@@ -21,6 +54,7 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
+            eprintln!("{}", last_line(1, 0));
             return ExitCode::from(1);
         }
     };
@@ -34,30 +68,40 @@ fn main() -> ExitCode {
                 eprintln!("  caused by: {}", redact(&s.to_string()));
                 source = s.source();
             }
+            eprintln!("{}", last_line(err.exit_code(), 0));
             ExitCode::from(err.exit_code())
         }
     }
 }
 
+/// Reads the pipeline file; its time zone becomes the log's.
+fn load(pipeline: &std::path::Path, overrides: Overrides) -> Result<Plan, Error> {
+    let plan = Plan::load(pipeline, overrides)?;
+    let _ = LOG_ZONE.set(plan.time_zone);
+    Ok(plan)
+}
+
 async fn run(cli: Cli) -> Result<u8, Error> {
     match cli.command {
         Command::Ingest(args) => {
-            let plan = Plan::load(&args.pipeline, overrides(&args.locations, args.as_of, args.allow_as_of_far))?;
+            let plan = load(&args.pipeline, overrides(&args.locations, args.as_of, args.allow_as_of_far))?;
             let result = humiao::runner::ingest(&plan).await?;
             print_ingest(&result);
             println!("quality report: {}", result.out_dir.join("quality.xlsx").display());
-            Ok(result.outcome.exit_code())
+            let code = result.outcome.exit_code();
+            println!("{}", last_line(code, result.this_run.files_rejected));
+            Ok(code)
         }
         Command::Run(args) => {
-            let plan = Plan::load(&args.pipeline, overrides(&args.locations, args.as_of, args.allow_as_of_far))?;
+            let plan = load(&args.pipeline, overrides(&args.locations, args.as_of, args.allow_as_of_far))?;
             Ok(print_run(&humiao::runner::run(&plan).await?))
         }
         Command::Score(args) => {
-            let plan = Plan::load(&args.pipeline, overrides(&args.locations, args.as_of, args.allow_as_of_far))?;
+            let plan = load(&args.pipeline, overrides(&args.locations, args.as_of, args.allow_as_of_far))?;
             Ok(print_run(&humiao::runner::score(&plan).await?))
         }
         Command::Query(args) => {
-            let plan = Plan::load(&args.pipeline, Overrides { lake: args.lake.clone(), ..Default::default() })?;
+            let plan = load(&args.pipeline, Overrides { lake: args.lake.clone(), ..Default::default() })?;
             let ctx = humiao::session::new_session(None)?;
             Lake::new(&plan.lake)?.register_all(&ctx).await?;
             let batches = ctx.sql(&args.sql).await?.collect().await?;
@@ -65,10 +109,25 @@ async fn run(cli: Cli) -> Result<u8, Error> {
             Ok(0)
         }
         Command::Schedule(args) => schedule(&args).await,
+        Command::Inbox(args) => match args.command {
+            InboxCommand::SetAside(args) => {
+                let plan = load(&args.pipeline, overrides(&args.locations, None, false))?;
+                let done = humiao::ops::set_aside::set_aside(&plan, &args.file).await?;
+                println!(
+                    "set aside {} (rejected by run {}, as of {}): moved to {}, which no run reads; audit log entry {}",
+                    done.file,
+                    done.rejected_by_run,
+                    done.rejected_as_of,
+                    done.inbox.join(&done.to).display(),
+                    done.audit_seq
+                );
+                Ok(0)
+            }
+        },
         Command::Audit(args) => match args.command {
             AuditCommand::Verify(args) => {
                 let overrides = Overrides { lake: args.lake.clone(), key_file: args.key_file.clone(), ..Default::default() };
-                audit_verify(&Plan::load(&args.pipeline, overrides)?).await
+                audit_verify(&load(&args.pipeline, overrides)?).await
             }
         },
         Command::Synth(args) => {
@@ -130,14 +189,14 @@ async fn schedule(args: &ScheduleArgs) -> Result<u8, Error> {
     humiao::ops::schedule::schedule(&args.at, &args.tz, args.max_runs, || async move {
         let as_of = humiao::ops::schedule::today_in(zone);
         let overrides = overrides(&args.locations, Some(as_of), false);
-        let plan = Plan::load(&args.pipeline, overrides)?;
+        let plan = load(&args.pipeline, overrides)?;
         let result = humiao::runner::run(&plan).await?;
         let n = |k: &str| result.counts.get(k).copied().unwrap_or(0);
         println!(
-            "run as of {as_of}: exit code {}, listed {} of {} scored, outputs {}",
+            "run as of {as_of}: exit code {}, listed {} of {} minors, outputs {}",
             result.outcome.exit_code(),
             n("persons_listed"),
-            n("persons_scored"),
+            n("minors_known"),
             result.out_dir.display()
         );
         Ok(result.outcome.exit_code())
@@ -146,16 +205,18 @@ async fn schedule(args: &ScheduleArgs) -> Result<u8, Error> {
     Ok(0)
 }
 
-/// Prints what a run or a scoring did; returns its exit code.
+/// Prints what a run or a scoring did, then what its exit code means; returns the code. The
+/// list is counted against the minors known to the lake on the as-of date (the population the
+/// report's rates are of), not against the people the model scored.
 fn print_run(result: &humiao::runner::RunResult) -> u8 {
     if let Some(i) = &result.ingest {
         print_ingest(i);
     }
     let n = |k: &str| result.counts.get(k).copied().unwrap_or(0);
     println!(
-        "listed {} of {} scored: {} red, {} orange, {} yellow, {} blue; {} new, {} up, {} down, {} lifted",
+        "listed {} of {} minors: {} red, {} orange, {} yellow, {} blue; {} new, {} up, {} down, {} lifted",
         n("persons_listed"),
-        n("persons_scored"),
+        n("minors_known"),
         n("listed_red"),
         n("listed_orange"),
         n("listed_yellow"),
@@ -166,7 +227,9 @@ fn print_run(result: &humiao::runner::RunResult) -> u8 {
         n("changes_lifted")
     );
     println!("outputs: {}", result.out_dir.display());
-    result.outcome.exit_code()
+    let code = result.outcome.exit_code();
+    println!("{}", last_line(code, result.ingest.as_ref().map_or(0, |i| i.this_run.files_rejected)));
+    code
 }
 
 /// What this run ingested, then what the quality report of its as-of date covers (every run of
@@ -189,12 +252,28 @@ fn print_ingest(result: &humiao::runner::IngestResult) {
         "quality report of {}: {} file(s) ingested by {} run(s), {} rows read, {} accepted, {} quarantined, {} duplicate",
         result.report.as_of, d.files_accepted, result.runs_covered, d.rows_read, d.rows_accepted, d.rows_quarantined, d.rows_duplicate
     );
+    for d in &result.decision_files {
+        match d.status.as_str() {
+            "accepted" => println!(
+                "decisions {}: {} row(s) read, {} accepted, {} quarantined",
+                d.file, d.rows_read, d.rows_accepted, d.rows_quarantined
+            ),
+            "duplicate_file" => println!("decisions {}: read before (duplicate file)", d.file),
+            _ => eprintln!("rejected decisions {}: {}", d.file, d.detail.as_deref().unwrap_or("")),
+        }
+    }
     for f in &result.report.files {
         match &f.status {
             humiao::ingest::FileStatus::Rejected(why) => eprintln!("rejected {}: {why}", f.file),
             humiao::ingest::FileStatus::Skipped(why) => eprintln!("skipped {}: {why}", f.file),
             _ => {}
         }
+    }
+    if t.files_rejected > 0 {
+        eprintln!(
+            "a rejected file is read again by every run (exit code 3) until it is delivered again fixed, or set aside \
+             with `humiao inbox set-aside --pipeline FILE <file as named above>`"
+        );
     }
 }
 

@@ -17,7 +17,7 @@ pub fn purge_cutoff(as_of: NaiveDate, max_age_years: u32, grace_days: u32) -> Na
 }
 
 /// Deletes every row of every person born on or before `cutoff` (signals, persons, pending,
-/// score history), then vacuums the lake. Returns (persons purged, files removed). `ctx` has
+/// score and task history), then vacuums the lake. Returns (persons purged, files removed). `ctx` has
 /// the lake registered.
 pub async fn purge(ctx: &SessionContext, lake: &Lake, cutoff: NaiveDate) -> Result<(u64, u64)> {
     let c = format!("DATE '{cutoff}'");
@@ -41,7 +41,7 @@ pub async fn purge(ctx: &SessionContext, lake: &Lake, cutoff: NaiveDate) -> Resu
     // the delete, and the purged keys with it. A row goes by its own birth date (`YYYY-MM`
     // compares as that month's 1st: "2007-11" < "2007-11-24").
     let day = lit(&cutoff.to_string());
-    for table in [lake::SIGNALS, lake::PENDING, lake::SCORES] {
+    for table in [lake::SIGNALS, lake::PENDING, lake::SCORES, lake::TASKS] {
         lake.delete_where(ctx, table, &format!("birth_on <= {day}")).await?;
     }
     lake.delete_where(ctx, lake::PERSONS, &format!("birth_date <= {day}")).await?;

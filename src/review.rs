@@ -41,37 +41,61 @@ pub struct DecisionFile {
     pub rows_quarantined: u64,
 }
 
+/// One row of a decisions file: the fields of `COLUMNS`, where it was (the sheet of a tasks
+/// workbook, else none) and its line.
+struct RawRow {
+    fields: Vec<String>,
+    sheet: Option<String>,
+    line: i64,
+}
+
 /// Reads a small decisions file into rows of text (header checked). Reviewers' files are a few
-/// hundred rows a day, so they are read whole.
-fn read_rows(path: &Path) -> std::result::Result<Vec<Vec<String>>, String> {
+/// hundred rows a day, so they are read whole. A tasks workbook (`tasks.xlsx`, its unit sheets
+/// with 人员编号 and 决定 columns) is read back too: each unit sheet's rows with anything filled
+/// in the reviewer's columns are decisions for that unit.
+fn read_rows(path: &Path, units: &[String]) -> std::result::Result<Vec<RawRow>, String> {
     let lower = path.to_string_lossy().to_lowercase();
-    let mut rows: Vec<Vec<String>> = if lower.ends_with(".xlsx") {
+    if lower.ends_with(".xlsx") {
         use calamine::{Reader, open_workbook_auto};
         let mut book = open_workbook_auto(path).map_err(|e| format!("cannot be read as XLSX: {e}"))?;
-        let sheet = book.sheet_names().first().cloned().ok_or("has no sheet")?;
-        let range = book.worksheet_range(&sheet).map_err(|e| format!("cannot be read as XLSX: {e}"))?;
-        range
-            .rows()
-            .map(|r| {
-                r.iter()
-                    .map(|c| match c {
-                        calamine::Data::DateTime(d) => d.as_datetime().map(|t| t.date().to_string()).unwrap_or_default(),
-                        other => other.to_string(),
-                    })
-                    .collect()
-            })
-            .collect()
+        let mut sheets = Vec::new();
+        for name in book.sheet_names() {
+            let range = book.worksheet_range(&name).map_err(|e| format!("cannot be read as XLSX: {e}"))?;
+            let rows: Vec<Vec<String>> = range
+                .rows()
+                .map(|r| {
+                    r.iter()
+                        .map(|c| match c {
+                            calamine::Data::DateTime(d) => d.as_datetime().map(|t| t.date().to_string()).unwrap_or_default(),
+                            other => other.to_string(),
+                        })
+                        .collect()
+                })
+                .collect();
+            sheets.push((name, rows));
+        }
+        let is_tasks = |rows: &[Vec<String>]| rows.first().is_some_and(|h| h.iter().any(|c| c.trim() == "人员编号") && h.iter().any(|c| c.trim() == "决定"));
+        if sheets.iter().any(|(_, rows)| is_tasks(rows)) {
+            return Ok(task_rows(sheets.into_iter().filter(|(_, rows)| is_tasks(rows)), units));
+        }
+        let (_, rows) = sheets.into_iter().next().ok_or("has no sheet")?;
+        decision_rows(rows)
     } else if lower.ends_with(".csv") {
         let bytes = std::fs::read(path).map_err(|e| format!("cannot be read: {e}"))?;
         let text = crate::ingest::read::decode_text(&bytes)?;
         let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
-        reader
+        let rows = reader
             .records()
             .map(|r| r.map(|r| r.iter().map(str::to_string).collect()).map_err(|e| format!("is not valid CSV: {e}")))
-            .collect::<std::result::Result<_, _>>()?
+            .collect::<std::result::Result<_, _>>()?;
+        decision_rows(rows)
     } else {
-        return Err("is not a CSV or XLSX file".into());
-    };
+        Err("is not a CSV or XLSX file".into())
+    }
+}
+
+/// The rows of a decisions file (a header naming `COLUMNS`, then one decision per row).
+fn decision_rows(mut rows: Vec<Vec<String>>) -> std::result::Result<Vec<RawRow>, String> {
     if rows.is_empty() {
         return Err("is empty".into());
     }
@@ -81,13 +105,44 @@ fn read_rows(path: &Path) -> std::result::Result<Vec<Vec<String>>, String> {
     }
     Ok(rows
         .into_iter()
-        .map(|r| {
-            COLUMNS
+        .enumerate()
+        .map(|(i, r)| RawRow {
+            fields: COLUMNS
                 .iter()
                 .map(|c| header.iter().position(|h| h == c).and_then(|i| r.get(i)).map(|v| v.trim().to_string()).unwrap_or_default())
-                .collect()
+                .collect(),
+            sheet: None,
+            line: i as i64 + 2,
         })
         .collect())
+}
+
+/// The decisions of a tasks workbook: on each unit sheet, the rows where a reviewer filled in
+/// one of 决定, 核查人, 决定日期, 备注 (a row left blank is a task nobody has decided yet). The
+/// unit is the sheet's (a sheet of no known unit gives rows without a unit, quarantined).
+fn task_rows(sheets: impl Iterator<Item = (String, Vec<Vec<String>>)>, units: &[String]) -> Vec<RawRow> {
+    use crate::report::lists::{TASK_INPUTS, sheet_name};
+    let mut out = Vec::new();
+    for (name, mut rows) in sheets {
+        let header: Vec<String> = rows.remove(0).iter().map(|c| c.trim().to_string()).collect();
+        let at = |h: &str| header.iter().position(|c| c == h);
+        let unit = units.iter().find(|u| sheet_name(u) == name).cloned().unwrap_or_default();
+        for (i, r) in rows.iter().enumerate() {
+            let get = |h: &str| at(h).and_then(|c| r.get(c)).map(|v| v.trim().to_string()).unwrap_or_default();
+            if TASK_INPUTS.iter().skip(1).all(|(h, _)| get(h).is_empty()) {
+                continue;
+            }
+            let fields = COLUMNS
+                .iter()
+                .map(|c| match *c {
+                    "unit" => unit.clone(),
+                    c => TASK_INPUTS.iter().find(|(_, f)| *f == c).map(|(h, _)| get(h)).unwrap_or_default(),
+                })
+                .collect();
+            out.push(RawRow { fields, sheet: Some(name.clone()), line: i as i64 + 2 });
+        }
+    }
+    out
 }
 
 /// Ingests the new decisions files of `inbox/review/` into the lake's `decisions` table (and
@@ -111,7 +166,7 @@ pub async fn ingest(ctx: &SessionContext, plan: &Plan, lake: &Lake, run_id: &str
             reports.push(report);
             continue;
         }
-        let rows = match read_rows(&path) {
+        let rows = match read_rows(&path, &units) {
             Ok(rows) => rows,
             Err(why) => {
                 tracing::error!(file, "rejected: {why}");
@@ -124,12 +179,16 @@ pub async fn ingest(ctx: &SessionContext, plan: &Plan, lake: &Lake, run_id: &str
         let columns: Vec<ArrayRef> = (0..COLUMNS.len())
             .map(|i| {
                 Arc::new(StringArray::from(
-                    rows.iter().map(|r| Some(r[i].as_str()).filter(|v| !v.is_empty())).collect::<Vec<_>>(),
+                    rows.iter().map(|r| Some(r.fields[i].as_str()).filter(|v| !v.is_empty())).collect::<Vec<_>>(),
                 )) as ArrayRef
             })
-            .chain(std::iter::once(Arc::new(Int64Array::from_iter_values((0..rows.len() as i64).map(|i| i + 2))) as ArrayRef))
+            .chain([
+                Arc::new(StringArray::from(rows.iter().map(|r| r.sheet.as_deref()).collect::<Vec<_>>())) as ArrayRef,
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.line))) as ArrayRef,
+            ])
             .collect();
         let mut fields: Vec<Field> = COLUMNS.iter().map(|c| Field::new(*c, DataType::Utf8, true)).collect();
+        fields.push(Field::new("sheet", DataType::Utf8, true));
         fields.push(Field::new("line", DataType::Int64, false));
         let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
         let _ = ctx.deregister_table("review_raw");
@@ -172,7 +231,7 @@ pub async fn ingest(ctx: &SessionContext, plan: &Plan, lake: &Lake, run_id: &str
         let bad = ctx
             .sql(&format!(
                 "SELECT {run} AS run_id, {f} AS file, line, {t} AS table_name, CAST(NULL AS VARCHAR) AS record_id,
-                        reason_column AS column_name, reason
+                        CASE WHEN sheet IS NULL THEN reason_column ELSE sheet || '!' || reason_column END AS column_name, reason
                  FROM ({checked}) WHERE reason IS NOT NULL",
                 t = lit(TABLE)
             ))

@@ -308,6 +308,8 @@ fn finish(
     timings.insert("trend".into(), trend.seconds);
     counts.insert("trend_month_ends_reused".into(), trend.reused.len() as u64);
     counts.insert("trend_month_ends_computed".into(), trend.computed.len() as u64);
+    // The minors known to the lake on the as-of date (the fairness panel's population), for the summary line.
+    counts.insert("minors_known".into(), trend.counts.iter().filter(|((m, measure, _), _)| Some(m) == trend.months.last() && measure == "population_gender").map(|(_, n)| n).sum());
     if let Some(i) = &ingested {
         let t = &i.report.totals;
         counts.insert("rows_read".into(), t.rows_read);
@@ -323,6 +325,7 @@ fn finish(
         }
         let mut guide = model.guide(&plan.codebook, &plan.tables);
         guide.schools = crate::ingest::reference::load_schools(&plan.reference)?.is_some();
+        let decisions: Vec<String> = plan.codebook.section("review.decision").map(|s| s.keys().cloned().collect()).unwrap_or_default();
         let tables = crate::report::lists::ListTables {
             as_of: scored.as_of,
             model_version: &model.version,
@@ -330,6 +333,7 @@ fn finish(
             changes: &scored.changes,
             tasks: &scored.tasks,
             guide: &guide,
+            decisions: &decisions,
         };
         // The list's files are independent: written side by side (the two workbooks take most
         // of the time).
@@ -373,6 +377,7 @@ fn finish(
         };
         let run_hash = crate::report::manifest::run_hash(&manifest)?;
         let townships = crate::ingest::reference::load_townships(&plan.reference)?;
+        let today = crate::report::leadership::Today::from_counts(&scored.counts, model, scored.previous_as_of);
         let view = crate::report::leadership::build_view(&crate::report::leadership::ViewInput {
             county: plan.report.county.as_deref().unwrap_or(&plan.name),
             as_of: plan.as_of,
@@ -384,6 +389,7 @@ fn finish(
             threshold: plan.report.suppress_below,
             run_hash,
             task_counts: &scored.task_counts,
+            today: &today,
         });
         // The numbers leadership sees, suppressed, for machines and audits.
         let path = dir.join("leadership.json");

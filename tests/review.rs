@@ -53,6 +53,8 @@ fn decisions_close_tasks_light_overdue_ones_and_keep_ruled_out_people_off_the_li
         vec![
             vec![pk(1), "公安".into(), "closed".into(), "0".into(), "2026-11-08".into()],
             vec![pk(2), "民政".into(), "open".into(), "0".into(), "2027-01-30".into()],
+            // 3 is off the list, and their task is shown closed by the decision this once
+            vec![pk(3), "教育".into(), "closed".into(), "0".into(), "2027-01-30".into()],
             vec![pk(4), "公安".into(), "open".into(), "12".into(), "2026-11-08".into()],
         ]
     );
@@ -82,4 +84,207 @@ fn decisions_close_tasks_light_overdue_ones_and_keep_ruled_out_people_off_the_li
     assert_eq!(run.code, 0, "{}", run.stderr);
     let back = parquet_rows(&out.join("2026-11-25/risk_list.parquet"), &format!("SELECT change FROM t WHERE person_key = '{}'", pk(3)));
     assert_eq!(back, vec![vec!["new".to_string()]]);
+}
+
+/// A 家庭暴力 victim's red tasks (公安, 民政), overdue with no decision, were replaced the day the
+/// tier decayed to blue by blue tasks due in 90 days, with no 逾期 light; a lifted person's open
+/// task vanished with them. A task stays open and lit until a decision closes it.
+#[test]
+fn an_overdue_task_stays_lit_through_a_tier_decay_and_a_lifting_until_a_decision_closes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    townships(dir);
+    let key = key_file(dir, DEMO_KEY);
+    let (lake, out) = (dir.join("lake"), dir.join("out"));
+    // 1: 遭受家庭暴力 (V02, severity 3) on 09-11: red while under 90 days old (to 12-09), then blue.
+    // 2: 遭受电信网络诈骗 (V05) on 2025-12-08: blue until the record is a year old, then lifted.
+    write_csv(
+        &dir.join("inbox/police/police_incidents_2026-12-07.csv"),
+        &[
+            POLICE,
+            &format!("{},2012-01-01,2,431102001,P1,2026-09-11,V,V02,", pk(1)),
+            &format!("{},2012-01-01,1,431102001,P2,2025-12-08,V,V05,", pk(2)),
+        ],
+    );
+    let tasks_on = |as_of: &str| {
+        let run = pipeline_at("run", dir, &lake, &out, &key, as_of, None);
+        assert_eq!(run.code, 0, "{as_of}: {}", run.stderr);
+        parquet_rows(
+            &out.join(as_of).join("tasks.parquet"),
+            "SELECT person_key, unit, coalesce(tier, '-'), tier_assigned, CAST(assigned_on AS VARCHAR), CAST(due_on AS VARCHAR),
+                    status, CAST(days_overdue AS VARCHAR), coalesce(note, '') FROM t ORDER BY person_key, unit",
+        )
+    };
+    let row = |p: u32, unit: &str, tier: &str, assigned: &str, on: &str, due: &str, status: &str, overdue: &str, note: &str| -> Vec<String> {
+        [pk(p).as_str(), unit, tier, assigned, on, due, status, overdue, note].iter().map(|s| s.to_string()).collect()
+    };
+    assert_eq!(
+        tasks_on("2026-12-07"),
+        vec![
+            row(1, "公安", "red", "red", "2026-12-07", "2026-12-08", "open", "0", ""),
+            row(1, "民政", "red", "red", "2026-12-07", "2026-12-08", "open", "0", ""),
+            row(2, "公安", "blue", "blue", "2026-12-07", "2027-03-07", "open", "0", ""),
+            row(2, "民政", "blue", "blue", "2026-12-07", "2027-03-07", "open", "0", ""),
+        ]
+    );
+    let lifted = "已于2026-12-09移出名单，仍待核查决定";
+    assert_eq!(
+        tasks_on("2026-12-09"),
+        vec![
+            row(1, "公安", "red", "red", "2026-12-07", "2026-12-08", "open", "1", ""),
+            row(1, "民政", "red", "red", "2026-12-07", "2026-12-08", "open", "1", ""),
+            row(2, "公安", "-", "blue", "2026-12-07", "2027-03-07", "open", "0", lifted),
+            row(2, "民政", "-", "blue", "2026-12-07", "2027-03-07", "open", "0", lifted),
+        ]
+    );
+    // The tier decays: the tasks keep their date, due date and light, with a note.
+    let decayed = "派发时为红色，自2026-12-10起为蓝色";
+    assert_eq!(
+        tasks_on("2026-12-10"),
+        vec![
+            row(1, "公安", "blue", "red", "2026-12-07", "2026-12-08", "open", "2", decayed),
+            row(1, "民政", "blue", "red", "2026-12-07", "2026-12-08", "open", "2", decayed),
+            row(2, "公安", "-", "blue", "2026-12-07", "2027-03-07", "open", "0", lifted),
+            row(2, "民政", "-", "blue", "2026-12-07", "2027-03-07", "open", "0", lifted),
+        ]
+    );
+    let xlsx = std::fs::read(out.join("2026-12-10/tasks.xlsx")).unwrap();
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(xlsx)).unwrap();
+    use calamine::Reader;
+    let police = book.worksheet_range("公安").unwrap();
+    let text: Vec<String> = police.rows().flat_map(|r| r.iter().map(|c| c.to_string())).collect();
+    assert!(text.iter().any(|c| c == decayed) && text.iter().any(|c| c == lifted), "the unit's sheet shows the notes");
+    assert!(text.iter().any(|c| c == "逾期"), "the decayed task is still lit");
+
+    // Decisions close what they name, and only that.
+    write_csv(
+        &dir.join("inbox/review/decisions_2026-12-11.csv"),
+        &[
+            "person_key,unit,decision,note,reviewer,decided_on",
+            &format!("{},公安,已帮扶,,R001,2026-12-10", pk(1)),
+            &format!("{},公安,已核实,,R001,2026-12-10", pk(2)),
+        ],
+    );
+    let night = tasks_on("2026-12-11");
+    let status: Vec<(String, String, String)> = night.iter().map(|r| (r[0].clone(), r[1].clone(), r[6].clone())).collect();
+    assert_eq!(
+        status,
+        vec![
+            (pk(1), "公安".into(), "closed".into()),
+            (pk(1), "民政".into(), "open".into()),
+            (pk(2), "公安".into(), "closed".into()),
+            (pk(2), "民政".into(), "open".into()),
+        ]
+    );
+    // The closed task of a person no longer listed is not carried further; the open one is.
+    let night = tasks_on("2026-12-12");
+    let keys: Vec<(String, String)> = night.iter().map(|r| (r[0].clone(), r[1].clone())).collect();
+    assert_eq!(keys, vec![(pk(1), "公安".into()), (pk(1), "民政".into()), (pk(2), "民政".into())]);
+}
+
+/// `xlsx` with a reviewer's entries typed into the row of `person` on the sheet named `sheet`:
+/// each (header, text) goes into that header's column, as a reviewer's spreadsheet would save it.
+fn filled_in(xlsx: &std::path::Path, sheet: &str, entries: &[(&str, &[(&str, &str)])]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(xlsx).unwrap()).unwrap();
+    let mut workbook = String::new();
+    zip.by_name("xl/workbook.xml").unwrap().read_to_string(&mut workbook).unwrap();
+    let names: Vec<&str> = workbook.split("<sheet name=\"").skip(1).map(|s| &s[..s.find('"').unwrap()]).collect();
+    let part = format!("xl/worksheets/sheet{}.xml", names.iter().position(|n| *n == sheet).unwrap() + 1);
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for i in 0..zip.len() {
+        let mut f = zip.by_index(i).unwrap();
+        let name = f.name().unwrap().to_string();
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes).unwrap();
+        if name == part {
+            let mut xml = String::from_utf8(bytes).unwrap();
+            let header_end = xml.find("</row>").unwrap();
+            let column_of = |header: &str, xml: &str| -> String {
+                let at = xml[..header_end].find(&format!(">{header}<")).unwrap_or_else(|| panic!("no column {header}"));
+                let cell = xml[..at].rfind("<c r=\"").unwrap() + 6;
+                xml[cell..].chars().take_while(|c| c.is_ascii_uppercase()).collect()
+            };
+            for (person, cells) in entries {
+                let at = xml.find(person).unwrap_or_else(|| panic!("{person} is not on {sheet}"));
+                let row_start = xml[..at].rfind("<row r=\"").unwrap() + 8;
+                let row: String = xml[row_start..].chars().take_while(|c| c.is_ascii_digit()).collect();
+                let end = at + xml[at..].find("</row>").unwrap();
+                let typed: String = cells
+                    .iter()
+                    .map(|(h, v)| format!("<c r=\"{}{row}\" t=\"inlineStr\"><is><t>{v}</t></is></c>", column_of(h, &xml)))
+                    .collect();
+                xml.insert_str(end, &typed);
+            }
+            bytes = xml.into_bytes();
+        }
+        out.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+        out.write_all(&bytes).unwrap();
+    }
+    out.finish().unwrap().into_inner()
+}
+
+/// The tasks workbook is what reviewers have open: its 决定 column is a drop-down of the
+/// codebook's decisions, and the workbook itself, filled in and dropped into inbox/review/, is
+/// read back as decisions (a bad entry quarantined with its sheet and column).
+#[test]
+fn the_tasks_workbook_filled_in_by_a_reviewer_is_read_back_as_decisions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    townships(dir);
+    let key = key_file(dir, DEMO_KEY);
+    let (lake, out) = (dir.join("lake"), dir.join("out"));
+    write_csv(
+        &dir.join("inbox/police/police_incidents_2026-11-01.csv"),
+        &[
+            POLICE,
+            &format!("{},2012-01-01,1,431102001,P1,2026-10-20,S,S01,", pk(1)),
+            &format!("{},2012-01-01,2,431102002,P4,2026-10-21,S,S03,", pk(4)),
+            &format!("{},2012-01-01,2,431102002,P5,2026-10-21,S,S03,", pk(5)),
+        ],
+    );
+    let run = pipeline_at("run", dir, &lake, &out, &key, "2026-11-01", None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let tasks = out.join("2026-11-01/tasks.xlsx");
+
+    // The drop-down lists the decisions, on the 决定 column of every task row.
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&tasks).unwrap()).unwrap();
+    let mut sheet = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("xl/worksheets/sheet3.xml").unwrap(), &mut sheet).unwrap();
+    assert!(sheet.contains("<dataValidation type=\"list\""), "公安's sheet has a drop-down");
+    for d in ["已核实", "已帮扶", "排除", "转介"] {
+        assert!(sheet.contains(d), "the drop-down offers {d}");
+    }
+
+    let filled = filled_in(
+        &tasks,
+        "公安",
+        &[
+            (pk(1).as_str(), &[("决定", "已帮扶"), ("核查人", "R001"), ("决定日期", "2026-11-05"), ("备注", "已约谈家长")]),
+            (pk(4).as_str(), &[("决定", "不知道"), ("核查人", "R003"), ("决定日期", "2026-11-06")]),
+        ],
+    );
+    std::fs::create_dir_all(dir.join("inbox/review")).unwrap();
+    std::fs::write(dir.join("inbox/review/tasks_2026-11-01.xlsx"), filled).unwrap();
+    let run = pipeline_at("run", dir, &lake, &out, &key, "2026-11-20", None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("decisions review/tasks_2026-11-01.xlsx: 2 row(s) read, 1 accepted, 1 quarantined"), "{}", run.stdout);
+    let night2 = out.join("2026-11-20");
+    let status = parquet_rows(&night2.join("tasks.parquet"), "SELECT person_key, status FROM t ORDER BY person_key");
+    assert_eq!(status, vec![vec![pk(1), "closed".into()], vec![pk(4), "open".into()], vec![pk(5), "open".into()]]);
+    let closed_on = parquet_rows(&night2.join("tasks.parquet"), &format!("SELECT CAST(closed_on AS VARCHAR) FROM t WHERE person_key = '{}'", pk(1)));
+    assert_eq!(closed_on, vec![vec!["2026-11-05".to_string()]]);
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook(&tasks).unwrap();
+    let police = calamine::Reader::worksheet_range(&mut book, "公安").unwrap();
+    let line = police.rows().position(|r| r[0].to_string() == pk(4)).unwrap() + 1;
+    let q = lake_query(&lake, "SELECT line, column_name, reason FROM quarantine WHERE table_name = 'review_decisions'");
+    assert_eq!(q, vec![vec![line.to_string(), "公安!decision".into(), "unknown_code".into()]]);
+    let quality: serde_json::Value = serde_json::from_slice(&std::fs::read(night2.join("quality.json")).unwrap()).unwrap();
+    let d = &quality["decision_files"][0];
+    assert_eq!((d["rows_read"].as_u64(), d["rows_accepted"].as_u64(), d["rows_quarantined"].as_u64()), (Some(2), Some(1), Some(1)));
+    for f in files_under(&lake) {
+        let bytes = std::fs::read(&f).unwrap();
+        let needle = "约谈".as_bytes();
+        assert!(!bytes.windows(needle.len()).any(|w| w == needle), "{} holds the note", f.display());
+    }
 }

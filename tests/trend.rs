@@ -361,3 +361,61 @@ fn the_tier_chart_hides_the_least_and_draws_hidden_tiers_at_their_true_total() {
     assert!(svg.contains("斜线带为合并显示的等级"), "the footnote says what the band is");
     assert!(!svg.contains("阴影/空白表示少于"), "hidden tiers are not all below 5");
 }
+
+/// The report's cards once said the latest month end's numbers under a header of the as-of date
+/// (687 listed against the list's 686; on a first run 本月新增 25 against the list's 686 新增).
+#[test]
+fn the_headline_cards_are_the_numbers_of_the_as_of_dates_list() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let key = synth_county(dir, 3000, 5);
+    let (lake, out) = (dir.join("lake"), dir.join("out"));
+    for (as_of, previous) in [("2026-11-24", None), ("2026-11-26", Some("2026-11-24"))] {
+        let run = pipeline_at("run", dir, &lake, &out, &key, as_of, None);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let day = out.join(as_of);
+        let view: serde_json::Value = serde_json::from_slice(&std::fs::read(day.join("leadership.json")).unwrap()).unwrap();
+        let card = |label: &str| -> (u64, String) {
+            let h = view["headlines"].as_array().unwrap().iter().find(|h| h["label"] == label).unwrap_or_else(|| panic!("no card {label}"));
+            (h["now"]["Shown"].as_u64().unwrap_or_else(|| panic!("{label} is suppressed")), h["note"].as_str().unwrap().to_string())
+        };
+        let list = day.join("risk_list.parquet");
+        let count = |sql: &str| parquet_rows(&list, sql)[0][0].parse::<u64>().unwrap();
+        let listed = count("SELECT count(*) FROM t");
+        assert!(listed > 50, "{as_of}: {listed} listed");
+        assert_eq!(card("列入名单人数"), (listed, "较2026年10月末".to_string()), "{as_of}");
+        assert_eq!(card("重点青少年（红+橙）").0, count("SELECT count(*) FROM t WHERE tier IN ('red', 'orange')"), "{as_of}");
+        assert_eq!(card("红色预警").0, count("SELECT count(*) FROM t WHERE tier = 'red'"), "{as_of}");
+        assert_eq!(card("碰撞命中").0, count("SELECT count(*) FROM t WHERE collision"), "{as_of}");
+        let changes = day.join("changes.parquet");
+        let change = |c: &str| parquet_rows(&changes, &format!("SELECT count(*) FROM t WHERE change = '{c}'"))[0][0].parse::<u64>().unwrap();
+        let (new, new_note) = card("新增");
+        assert_eq!(new, change("new"), "{as_of}");
+        match previous {
+            None => {
+                assert_eq!(new, listed, "on a first run everyone listed is new");
+                assert!(new_note.contains("首次运行"), "{new_note}");
+            }
+            Some(p) => assert_eq!(new_note, format!("较上次运行（{p}）")),
+        }
+        let lifted = view["headlines"].as_array().unwrap().iter().find(|h| h["label"] == "解除").unwrap();
+        if let Some(n) = lifted["now"]["Shown"].as_u64() {
+            assert_eq!(n, change("lifted"), "{as_of}");
+        }
+        let html = std::fs::read_to_string(day.join("report.html")).unwrap();
+        assert!(html.contains(&format!("<div class=\"card-value\">{}</div>", thousands(listed))), "{as_of}: the card shows the list's total");
+    }
+}
+
+/// 12,345 → "12,345", as the report writes counts.
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -122,8 +122,13 @@ impl FileReport {
     }
 }
 
+/// The inbox folder that rejected files are set aside into (`humiao inbox set-aside`), keeping
+/// their source folder: never read by an ingest.
+pub const SET_ASIDE_FOLDER: &str = "rejected";
+
 /// Lists `inbox/<source>/*` in a fixed order: by table, then file name (files of a table are
-/// applied in file-name order). `review/` belongs to reviewers' decisions and is not read here.
+/// applied in file-name order). `review/` belongs to reviewers' decisions and is not read here;
+/// `rejected/` ([`SET_ASIDE_FOLDER`]) holds the files set aside and is not read at all.
 /// What cannot be read as a file (a dangling symbolic link, a FIFO, a folder inside a source
 /// folder, a hidden file such as an upload in progress) is listed as skipped, with the reason.
 pub fn scan_inbox(plan: &Plan) -> Result<Vec<InboxFile>> {
@@ -146,7 +151,7 @@ pub fn scan_inbox(plan: &Plan) -> Result<Vec<InboxFile>> {
             continue; // the inbox's own hidden entries (e.g. a sync tool's state)
         }
         if path.is_dir() {
-            if name == "review" {
+            if name == crate::review::REVIEW_FOLDER || name == SET_ASIDE_FOLDER {
                 continue;
             }
             for (file_name, inner) in list(&path)? {

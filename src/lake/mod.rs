@@ -12,6 +12,7 @@
 //! | `trends` | each run's monthly counts (month end, measure, key, people) |
 //! | `month_ends` | a month end's counts (month end, measure, key, people), with the model and inputs fingerprint that made them, and whether they were sealed before the age-out purge reached its people; no person key |
 //! | `decisions` | a reviewer's decision on a person for a unit (the note's text is not kept) |
+//! | `tasks` | the tasks of each scored as-of date (the open ones are carried to the next date until a decision closes them) |
 //!
 //! Every row carries the `run_id` that wrote it. A run commits `runs` last, so
 //! [`Lake::recover`] can remove what a killed run left behind before the next run starts. The
@@ -44,7 +45,8 @@ pub const SCORES: &str = "scores";
 pub const TRENDS: &str = "trends";
 pub const DECISIONS: &str = "decisions";
 pub const MONTH_ENDS: &str = "month_ends";
-pub const TABLES: [&str; 10] = [SIGNALS, PERSONS, PENDING, QUARANTINE, FILES, RUNS, SCORES, TRENDS, DECISIONS, MONTH_ENDS];
+pub const TASKS: &str = "tasks";
+pub const TABLES: [&str; 11] = [SIGNALS, PERSONS, PENDING, QUARANTINE, FILES, RUNS, SCORES, TRENDS, DECISIONS, MONTH_ENDS, TASKS];
 
 /// No column statistics in the log: min/max of person_key would keep a purged person's key in
 /// the log after their rows are gone.
@@ -196,6 +198,32 @@ pub fn schema_of(table: &str) -> SchemaRef {
             utf8("reviewer"),
             date("decided_on"),
             Field::new("has_note", DataType::Boolean, true),
+        ],
+        TASKS => vec![
+            date("as_of"),
+            utf8("unit"),
+            utf8("person_key"),
+            int64("rank"),
+            utf8("tier"),
+            utf8("tier_label"),
+            utf8("reasons"),
+            utf8("township_name"),
+            utf8("school_code"),
+            date("assigned_on"),
+            utf8("tier_assigned"),
+            utf8("tier_assigned_label"),
+            date("due_on"),
+            utf8("status"),
+            utf8("status_label"),
+            int64("days_overdue"),
+            date("closed_on"),
+            utf8("note"),
+            // the first as-of date the task was carried without a list row to derive it from
+            date("left_on"),
+            // for the age-out: a purged person's tasks go with their other rows
+            date("birth_on"),
+            int64("unit_order"),
+            utf8("run_id"),
         ],
         TRENDS => vec![
             utf8("run_id"),
@@ -429,7 +457,7 @@ impl Lake {
         self.register_all(ctx).await?;
         let committed: Vec<String> = collect_strings(ctx, "SELECT DISTINCT run_id FROM runs").await?;
         let mut removed = 0;
-        for table in [SIGNALS, PERSONS, PENDING, QUARANTINE, FILES, SCORES, TRENDS, DECISIONS] {
+        for table in [SIGNALS, PERSONS, PENDING, QUARANTINE, FILES, SCORES, TRENDS, DECISIONS, TASKS] {
             let Some(t) = self.open(table).await? else { continue };
             let stray: Vec<String> = collect_strings(ctx, &format!("SELECT DISTINCT run_id FROM {table}"))
                 .await?

@@ -13,8 +13,10 @@
 //!
 //! `seq` counts from 1; `at` is RFC 3339 UTC; `kind` says what happened (`run_started`,
 //! `run_finished`, `run_failed`, `output_written`, `purge`, `decisions_ingested`,
-//! `legacy_log_sealed`); `detail` is any JSON (a `purge`'s is `{persons, files_removed, cutoff,
-//! run_id}`, written as soon as the purge is done, so a run killed afterwards still leaves it);
+//! `legacy_log_sealed`, `file_set_aside`); `detail` is any JSON (a `purge`'s is `{persons,
+//! files_removed, cutoff, run_id}`, written as soon as the purge is done, so a run killed
+//! afterwards still leaves it; a `file_set_aside`'s, by `humiao inbox set-aside`, is `{file, to,
+//! sha256, rejected_by_run, rejected_as_of}`);
 //! `prev` is the `hash` of the entry before (64 zeros for the first); `hash` is a keyed hash of
 //! the entry's canonical bytes:
 //!

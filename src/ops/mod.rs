@@ -1,7 +1,8 @@
 //! Operations for nightly unattended runs: one run at a time per lake ([`lock`]), one
 //! pseudonymisation key per lake ([`key_fingerprint`]), an append-only audit log of what the
-//! runs did, chained under a key ([`audit`]), and the long-lived scheduler that starts a run at
-//! the hours a cron expression names ([`schedule`]).
+//! runs did, chained under a key ([`audit`]), the long-lived scheduler that starts a run at the
+//! hours a cron expression names ([`schedule`]), and the setting aside of a rejected inbox file
+//! ([`set_aside`]).
 
 use std::path::Path;
 
@@ -11,6 +12,7 @@ pub mod audit;
 pub mod key_fingerprint;
 pub mod lock;
 pub mod schedule;
+pub mod set_aside;
 
 /// Writes `bytes` to `path` so that a reader (or a crash) sees the old file whole or the new one
 /// whole: a temporary file beside it, synced, renamed over it, and the folder synced.

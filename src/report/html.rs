@@ -116,7 +116,7 @@ fn headlines(out: &mut String, view: &LeadershipView) -> std::fmt::Result {
     // One row of cards up to six, else two rows.
     let n = view.headlines.len();
     let columns = if n <= 6 { n } else { n.div_ceil(2) };
-    writeln!(out, "<section class=\"cards\" style=\"grid-template-columns: repeat({columns}, 1fr)\" aria-label=\"本月主要数字\">")?;
+    writeln!(out, "<section class=\"cards\" style=\"grid-template-columns: repeat({columns}, 1fr)\" aria-label=\"截至当日的主要数字\">")?;
     for h in &view.headlines {
         let (class, change) = match h.change {
             None => ("flat", "—".to_string()),
@@ -124,13 +124,13 @@ fn headlines(out: &mut String, view: &LeadershipView) -> std::fmt::Result {
             Some(c) if c > 0 => ("up", format!("▲ {}", thousands(c.unsigned_abs()))),
             Some(c) => ("down", format!("▼ {}", thousands(c.unsigned_abs()))),
         };
+        let change = if h.compared { format!("{} <b>{}</b>", esc(&h.note), esc(&change)) } else { esc(&h.note) };
         write!(
             out,
             "<div class=\"card\">\n<div class=\"card-label\">{}</div>\n<div class=\"card-value\">{}</div>\n\
-             <div class=\"card-change {class}\">较上月 <b>{}</b></div>\n</div>\n",
+             <div class=\"card-change {class}\">{change}</div>\n</div>\n",
             esc(&h.label),
             esc(&count(h.now, view.threshold)),
-            esc(&change)
         )?;
     }
     out.push_str("</section>\n");
@@ -580,10 +580,12 @@ mod tests {
             ],
             new_and_lifted: vec![series("new", "新增", (40, 120, 60), 4, n), series("lifted", "解除", (120, 120, 120), 3, n)],
             headlines: vec![
-                Headline { label: "重点青少年".into(), now: Cell::Shown(16), change: Some(3) },
-                Headline { label: "红色预警".into(), now: Cell::Suppressed, change: None },
-                Headline { label: "本月新增".into(), now: Cell::Shown(1234), change: Some(-12) },
-                Headline { label: "本月解除".into(), now: Cell::Shown(9), change: Some(0) },
+                Headline { label: "重点青少年".into(), now: Cell::Shown(16), change: Some(3), note: "较2026年10月末".into(), compared: true },
+                Headline { label: "红色预警".into(), now: Cell::Suppressed, change: None, note: "较2026年10月末".into(), compared: true },
+                Headline { label: "碰撞命中".into(), now: Cell::Shown(40), change: Some(-12), note: "较2026年10月末".into(), compared: true },
+                Headline { label: "列入名单人数".into(), now: Cell::Shown(90), change: Some(0), note: "较2026年10月末".into(), compared: true },
+                Headline { label: "新增".into(), now: Cell::Shown(1234), change: None, note: "较上次运行（2026-11-03）".into(), compared: false },
+                Headline { label: "解除".into(), now: Cell::Shown(9), change: None, note: "较上次运行（2026-11-03）".into(), compared: false },
             ],
             townships: vec![
                 TownshipRow {
@@ -697,7 +699,7 @@ mod tests {
         assert!(html.contains("数据截至 2026-11-24"));
         assert!(html.contains("&lt;5") && !html.contains("<5"), "suppressed cells print as an escaped <5");
         assert!(html.contains("石门&lt;乡&gt;") && !html.contains("石门<乡>"), "names are escaped");
-        for label in ["重点青少年", "红色预警", "本月新增", "本月解除", "城关镇", "东城街道"] {
+        for label in ["重点青少年", "红色预警", "新增", "解除", "较上次运行（2026-11-03）", "城关镇", "东城街道"] {
             assert!(html.contains(label), "{label} is on the page");
         }
         assert!(html.contains("▲ 3") && html.contains("▼ 12") && html.contains("持平"), "changes from last month");

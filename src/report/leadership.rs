@@ -25,6 +25,37 @@ pub struct ViewInput<'a> {
     pub threshold: u64,
     pub run_hash: String,
     pub task_counts: &'a [crate::score::TaskCount],
+    /// The list of the as-of date, counted: the headline cards show these, so they equal the list.
+    pub today: &'a Today,
+}
+
+/// The as-of date's list in numbers (from the scoring's counts).
+#[derive(Debug, Clone, Default)]
+pub struct Today {
+    pub listed: u64,
+    /// People per tier, by tier name.
+    pub tiers: BTreeMap<String, u64>,
+    pub collision: u64,
+    /// 新增 and 解除 against the previous scored date (all listed people are new on a first run).
+    pub new: u64,
+    pub lifted: u64,
+    pub previous_as_of: Option<NaiveDate>,
+}
+
+impl Today {
+    /// From a scoring's counts (`persons_listed`, `listed_<tier>`, `listed_collision`,
+    /// `changes_new`, `changes_lifted`).
+    pub fn from_counts(counts: &BTreeMap<String, u64>, model: &Model, previous_as_of: Option<NaiveDate>) -> Today {
+        let n = |k: &str| counts.get(k).copied().unwrap_or(0);
+        Today {
+            listed: n("persons_listed"),
+            tiers: model.tiers.iter().map(|t| (t.name.clone(), n(&format!("listed_{}", t.name)))).collect(),
+            collision: n("listed_collision"),
+            new: n("changes_new"),
+            lifted: n("changes_lifted"),
+            previous_as_of,
+        }
+    }
 }
 
 /// The colour of a tier (its own), or grey.
@@ -69,6 +100,14 @@ impl Arena {
 
 /// A view cell before suppression: an index into the arena.
 type Ix = usize;
+
+/// The as-of date's cells.
+struct TodayIx {
+    listed: Ix,
+    key: Ix,
+    tiers: Vec<Ix>,
+    collision: Ix,
+}
 
 pub fn build_view(input: &ViewInput) -> LeadershipView {
     let t = input.trend;
@@ -178,6 +217,27 @@ pub fn build_view(input: &ViewInput) -> LeadershipView {
         })
         .collect();
 
+    // The as-of date's list: its tiers add up to its total, its key-youth tiers to its 重点青少年;
+    // its 新增 and 解除 are hidden together.
+    let today = input.today;
+    let today_tiers: Vec<Ix> = model.tiers.iter().map(|tier| a.cell(today.tiers.get(&tier.name).copied().unwrap_or(0))).collect();
+    let today_listed = a.cell(today.listed);
+    a.group(today_tiers.clone(), Some(today_listed));
+    let key_tiers: Vec<Ix> = model
+        .tiers
+        .iter()
+        .zip(&today_tiers)
+        .filter(|(tier, _)| model.trend.key_youth_tiers.contains(&tier.name))
+        .map(|(_, &ix)| ix)
+        .collect();
+    let today_key = a.cell(key_tiers.iter().map(|&ix| a.values[ix]).sum());
+    a.group(key_tiers, Some(today_key));
+    let today_collision = a.cell(today.collision);
+    let (today_new, today_lifted) = (a.cell(today.new), a.cell(today.lifted));
+    a.group(vec![today_new, today_lifted], None);
+    let today_cells =
+        (TodayIx { listed: today_listed, key: today_key, tiers: today_tiers, collision: today_collision }, today_new, today_lifted);
+
     let hidden = suppress(&a.values, &a.groups, input.threshold);
     let cell = |ix: Ix| if hidden[ix] { Cell::Suppressed } else { Cell::Shown(a.values[ix]) };
     let cells = |v: &[Ix]| v.iter().map(|&ix| cell(ix)).collect::<Vec<_>>();
@@ -232,26 +292,29 @@ pub fn build_view(input: &ViewInput) -> LeadershipView {
         Series { key: "new".into(), label: "新增".into(), colour: tier_colour("orange"), cells: cells(&new_ix) },
         Series { key: "lifted".into(), label: "解除".into(), colour: (0x43, 0xA0, 0x47), cells: cells(&lifted_ix) },
     ];
-    let headline = |label: &str, ix: &[Ix]| {
-        let now = cell(ix[ix.len() - 1]);
-        let change = if ix.len() >= 2 {
-            match (now, cell(ix[ix.len() - 2])) {
-                (Cell::Shown(x), Cell::Shown(y)) => Some(x as i64 - y as i64),
-                _ => None,
-            }
-        } else {
-            None
+    // The cards: the as-of date's list, each against the latest month end before it; then the
+    // list's 新增 and 解除 against the previous scored date.
+    let (today_ix, today_new, today_lifted) = today_cells;
+    let base = months.iter().rposition(|m| *m < input.as_of);
+    let base_note = base.map(|b| format!("较{}月末", months[b].format("%Y年%-m"))).unwrap_or_default();
+    let headline = |label: &str, now: Ix, series: &[Ix]| {
+        let change = match (cell(now), base.map(|b| cell(series[b]))) {
+            (Cell::Shown(x), Some(Cell::Shown(y))) => Some(x as i64 - y as i64),
+            _ => None,
         };
-        Headline { label: label.to_string(), now, change }
+        Headline { label: label.to_string(), now: cell(now), change, note: base_note.clone(), compared: base.is_some() }
     };
-    let red_ix = model.tiers.iter().position(|t| t.name == "red").map(|i| tier_ix[i].clone()).unwrap_or_default();
-    let mut headlines = vec![headline("列入名单人数", &listed_ix), headline("重点青少年（红+橙）", &key_ix)];
-    if !red_ix.is_empty() {
-        headlines.push(headline("红色预警", &red_ix));
+    let mut headlines = vec![headline("列入名单人数", today_ix.listed, &listed_ix), headline("重点青少年（红+橙）", today_ix.key, &key_ix)];
+    if let Some(red) = model.tiers.iter().position(|t| t.name == "red") {
+        headlines.push(headline("红色预警", today_ix.tiers[red], &tier_ix[red]));
     }
-    headlines.push(headline("碰撞命中", &collision_ix));
-    headlines.push(headline("本月新增", &new_ix));
-    headlines.push(headline("本月解除", &lifted_ix));
+    headlines.push(headline("碰撞命中", today_ix.collision, &collision_ix));
+    let since = match input.today.previous_as_of {
+        Some(d) => format!("较上次运行（{d}）"),
+        None => "首次运行：名单上的人都是新增".to_string(),
+    };
+    headlines.push(Headline { label: "新增".into(), now: cell(today_new), change: None, note: since.clone(), compared: false });
+    headlines.push(Headline { label: "解除".into(), now: cell(today_lifted), change: None, note: since, compared: false });
 
     let mut townships: Vec<TownshipRow> = towns
         .iter()

@@ -20,7 +20,7 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Date32Type, Float64Type, Int64Type};
 use datafusion::arrow::record_batch::RecordBatch;
-use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, FormatAlign, FormatBorder, Workbook, Worksheet};
+use rust_xlsxwriter::{DataValidation, DataValidationRule, DocProperties, ExcelDateTime, Format, FormatAlign, FormatBorder, Workbook, Worksheet};
 
 use crate::error::{Error, Result};
 use crate::model::Guide;
@@ -33,10 +33,13 @@ pub struct ListTables<'a> {
     pub risk: &'a [RecordBatch],
     /// What changed since the previous scored run.
     pub changes: &'a [RecordBatch],
-    /// One row per (listed person, responsible unit).
+    /// One row per (listed person, responsible unit), and the earlier tasks still open.
     pub tasks: &'a [RecordBatch],
     /// What the risk list's 说明 sheet defines (tiers, categories), and whether it names schools.
     pub guide: &'a Guide,
+    /// The decisions a reviewer may record (the codebook's `[review.decision]`), for 决定's
+    /// drop-down.
+    pub decisions: &'a [String],
 }
 
 /// A tier as the lists show it.
@@ -81,12 +84,14 @@ enum Kind {
     Tier(&'static str),
     /// A task status label, shown as 逾期 when the row is lit.
     Status,
+    /// A column a reviewer fills in (no source: written blank).
+    Input,
 }
 
 impl Kind {
     fn data_type(self) -> DataType {
         match self {
-            Kind::Text | Kind::Wrap | Kind::Tier(_) | Kind::Status => DataType::Utf8,
+            Kind::Text | Kind::Wrap | Kind::Tier(_) | Kind::Status | Kind::Input => DataType::Utf8,
             Kind::Int => DataType::Int64,
             Kind::Score => DataType::Float64,
             Kind::Date => DataType::Date32,
@@ -237,6 +242,7 @@ const TASK_COLUMNS: &[Column] = &[
     col("人员编号", "person_key", Kind::Text),
     col("排名", "rank", Kind::Int),
     col("等级", "tier_label", Kind::Tier("tier")),
+    col("派发时等级", "tier_assigned_label", Kind::Tier("tier_assigned")),
     col("预警理由", "reasons", Kind::Wrap),
     col("乡镇街道", "township_name", Kind::Text),
     col("学校代码", "school_code", Kind::Text),
@@ -244,7 +250,19 @@ const TASK_COLUMNS: &[Column] = &[
     col("办结期限", "due_on", Kind::Date),
     lit_col("状态", "status_label", Kind::Status),
     lit_col("逾期天数", "days_overdue", Kind::Int),
+    col("办结日期", "closed_on", Kind::Date),
+    col("情况说明", "note", Kind::Wrap),
+    // What a reviewer fills in: the workbook dropped into inbox/review/ is read back as decisions
+    // (review.rs, `TASK_INPUTS`).
+    col("决定", "", Kind::Input),
+    col("核查人", "", Kind::Input),
+    col("决定日期", "", Kind::Input),
+    col("备注", "", Kind::Input),
 ];
+
+/// The reviewer's columns of a task sheet and the decision fields they are read back as.
+pub const TASK_INPUTS: [(&str, &str); 5] =
+    [("人员编号", "person_key"), ("决定", "decision"), ("核查人", "reviewer"), ("决定日期", "decided_on"), ("备注", "note")];
 
 // ---------------------------------------------------------------------------------------------
 // Public writers.
@@ -552,7 +570,24 @@ pub fn write_tasks_xlsx(path: &Path, t: &ListTables) -> Result<()> {
                 }
             }
         }
+        let rows = out.next_row;
         out.finish()?;
+        // 决定 is chosen from the codebook's decisions; the dates are dates.
+        let decision = TASK_COLUMNS.iter().position(|c| c.header == "决定").expect("the tasks have a 决定 column") as u16;
+        let last = rows.max(2) - 1;
+        if !t.decisions.is_empty() {
+            let choose = DataValidation::new()
+                .allow_list_strings(t.decisions)?
+                .set_error_title("决定")?
+                .set_error_message(&format!("请从下拉列表中选择：{}", t.decisions.join("、")))?;
+            sheet.add_data_validation(1, decision, last, decision, &choose)?;
+        }
+        let date = decision + 2;
+        let on_or_before = DataValidation::new()
+            .allow_date(DataValidationRule::LessThanOrEqualTo(ExcelDateTime::from_ymd(2100, 12, 31)?))
+            .set_error_title("决定日期")?
+            .set_error_message("请填写日期，例如 2026-12-01")?;
+        sheet.add_data_validation(1, date, last, date, &on_or_before)?;
     }
 
     book.save(path).map_err(|e| Error::writing(path, e))?;
@@ -592,7 +627,10 @@ impl View {
         let mut values = Vec::with_capacity(columns.len());
         let mut tier_codes = Vec::with_capacity(columns.len());
         for c in columns {
-            values.push(column(batch, table, c.source, &c.kind.data_type())?);
+            values.push(match c.kind {
+                Kind::Input => datafusion::arrow::array::new_null_array(&DataType::Utf8, batch.num_rows()),
+                _ => column(batch, table, c.source, &c.kind.data_type())?,
+            });
             tier_codes.push(match c.kind {
                 Kind::Tier(code) => Some(column(batch, table, code, &DataType::Utf8)?),
                 _ => None,
@@ -611,7 +649,7 @@ impl View {
             return Value::Null;
         }
         match kind {
-            Kind::Text | Kind::Wrap | Kind::Tier(_) | Kind::Status => Value::Text(a.as_string::<i32>().value(row)),
+            Kind::Text | Kind::Wrap | Kind::Tier(_) | Kind::Status | Kind::Input => Value::Text(a.as_string::<i32>().value(row)),
             Kind::Int => Value::Int(a.as_primitive::<Int64Type>().value(row)),
             Kind::Score => match a.as_primitive::<Float64Type>().value(row) {
                 x if x.is_finite() => Value::Num(x),
@@ -693,7 +731,7 @@ fn excel_date(d: NaiveDate) -> Result<ExcelDateTime> {
 }
 
 /// A unit's name made into a valid sheet name (at most 31 characters, none of `[]:*?/\`).
-fn sheet_name(unit: &str) -> String {
+pub(crate) fn sheet_name(unit: &str) -> String {
     let name: String = unit
         .chars()
         .map(|c| if "[]:*?/\\".contains(c) { '_' } else { c })
@@ -971,6 +1009,10 @@ mod tests {
             ("status", strs(&[Some("open"), Some("closed"), Some("open"), Some("open")])),
             ("status_label", strs(&[Some("待处理"), Some("已办结"), Some("待处理"), Some("待处理")])),
             ("days_overdue", ints(&[Some(24), Some(0), Some(0), Some(0)])),
+            ("tier_assigned", strs(&[Some("red"), Some("red"), Some("orange"), Some("blue")])),
+            ("tier_assigned_label", strs(&[Some("红"), Some("红"), Some("橙"), Some("蓝")])),
+            ("closed_on", days(&[None, Some("2026-11-23"), None, None])),
+            ("note", strs(&[Some("派发时为红色，自2026-09-01起为蓝色"), None, None, None])),
         ])
     }
 
@@ -983,6 +1025,7 @@ mod tests {
             changes: &changes,
             tasks: &tasks,
             guide: &Guide::default(),
+            decisions: &[],
         };
         let paths = (dir.join("risk_list.xlsx"), dir.join("risk_list.csv"), dir.join("tasks.xlsx"));
         write_risk_xlsx(&paths.0, &t).unwrap();
@@ -1074,7 +1117,7 @@ mod tests {
 
         let again = dir.path().join("again.csv");
         let (risk, changes, tasks) = ([risk()], [changes()], [tasks()]);
-        let t = ListTables { as_of: day("2026-11-23"), model_version: "collision-v1", risk: &risk, changes: &changes, tasks: &tasks, guide: &Guide::default() };
+        let t = ListTables { as_of: day("2026-11-23"), model_version: "collision-v1", risk: &risk, changes: &changes, tasks: &tasks, guide: &Guide::default(), decisions: &[] };
         write_risk_csv(&again, &t).unwrap();
         assert_eq!(std::fs::read(&again).unwrap(), bytes);
     }
@@ -1102,17 +1145,21 @@ mod tests {
         assert_eq!(edu.height(), 3);
         let lit = row(&edu, 1);
         assert_eq!(lit[0], s("p-ccc"));
-        assert_eq!(lit[6].as_date(), Some(day("2026-08-01")));
-        assert_eq!(lit[8], s("逾期"));
-        assert_eq!(lit[9].as_f64(), Some(24.0));
+        assert_eq!(lit[3], s("红"), "the tier the task was assigned at");
+        assert_eq!(lit[7].as_date(), Some(day("2026-08-01")));
+        assert_eq!(lit[9], s("逾期"));
+        assert_eq!(lit[10].as_f64(), Some(24.0));
+        assert_eq!(lit[12], s("派发时为红色，自2026-09-01起为蓝色"));
         let open = row(&edu, 2);
-        assert_eq!(open[5], Data::Empty);
-        assert_eq!(open[8], s("待处理"));
+        assert_eq!(open[6], Data::Empty);
+        assert_eq!(open[9], s("待处理"));
 
         let justice = book.worksheet_range("司法").unwrap();
         assert_eq!(justice.height(), 1);
         assert_eq!(row(&justice, 0), headers);
-        assert_eq!(row(&book.worksheet_range("公安").unwrap(), 1)[8], s("已办结"));
+        let police = row(&book.worksheet_range("公安").unwrap(), 1);
+        assert_eq!(police[9], s("已办结"));
+        assert_eq!(police[11].as_date(), Some(day("2026-11-23")));
     }
 
     #[test]
@@ -1123,7 +1170,7 @@ mod tests {
         let mut cols = bad.columns().to_vec();
         cols[tier] = strs(&[Some("red"), Some("purple"), Some("blue")]);
         let bad = RecordBatch::try_new(bad.schema(), cols).unwrap();
-        let t = ListTables { as_of: day("2026-11-23"), model_version: "v", risk: &[bad], changes: &[], tasks: &[], guide: &Guide::default() };
+        let t = ListTables { as_of: day("2026-11-23"), model_version: "v", risk: &[bad], changes: &[], tasks: &[], guide: &Guide::default(), decisions: &[] };
         let err = write_risk_xlsx(&dir.path().join("r.xlsx"), &t).unwrap_err();
         assert!(err.to_string().contains("purple"), "{err}");
     }

@@ -83,13 +83,20 @@ pub struct FairnessRow {
     pub rate_per_1000: Option<f64>,
 }
 
-/// The headline numbers of the latest month and their change from the month before.
+/// A headline number of the as-of date's list (it equals what the list says), with what it is
+/// compared with.
 #[derive(Debug, Clone, Serialize)]
 pub struct Headline {
     pub label: String,
     pub now: Cell,
-    /// The change from last month; None when either month's cell is suppressed.
+    /// The change from the month end named in `note`; None when there is none, when either cell
+    /// is suppressed, or for a count that is itself a change (新增, 解除).
     pub change: Option<i64>,
+    /// In Chinese, what the number is compared with or counted since ("较2026年11月末",
+    /// "较上次运行（2026-12-01）").
+    pub note: String,
+    /// Whether the card is compared with a month end (else `note` says what it counts since).
+    pub compared: bool,
 }
 
 /// One responsible unit's tasks (people), for the report: how many, closed by a reviewer's

@@ -28,6 +28,28 @@ pub mod trend;
 const PERSON_SQL: &str = include_str!("person.sql");
 const LISTED_SQL: &str = include_str!("listed.sql");
 const LIST_SQL: &str = include_str!("list.sql");
+const TASKS_SQL: &str = include_str!("tasks.sql");
+
+/// The columns of the tasks (`tasks.parquet`, the unit sheets of `tasks.xlsx`).
+pub const TASK_COLUMNS: [&str; 17] = [
+    "unit",
+    "person_key",
+    "rank",
+    "tier",
+    "tier_label",
+    "reasons",
+    "township_name",
+    "school_code",
+    "assigned_on",
+    "tier_assigned",
+    "tier_assigned_label",
+    "due_on",
+    "status",
+    "status_label",
+    "days_overdue",
+    "closed_on",
+    "note",
+];
 
 /// The columns of `risk_list.parquet`, in order (the list plan has a few more for history).
 pub const RISK_COLUMNS: [&str; 32] = [
@@ -327,6 +349,9 @@ pub async fn score(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
     for (tier, n) in count_by(ctx, "SELECT tier, count(*) FROM listed_full GROUP BY tier").await? {
         counts.insert(format!("listed_{tier}"), n);
     }
+    for (_, n) in count_by(ctx, "SELECT 'collision', count(*) FROM listed_full WHERE collision").await? {
+        counts.insert("listed_collision".into(), n);
+    }
 
     let prev = previous_as_of.map(date_lit).unwrap_or_else(|| "CAST(NULL AS DATE)".into());
     let changes = collect(
@@ -358,35 +383,13 @@ pub async fn score(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
     {
         counts.insert(format!("changes_{change}"), n);
     }
-    let tasks = collect(
-        ctx,
-        &format!(
-            "WITH t AS (
-               SELECT u.unit, u.unit_order, r.person_key, r.rank, r.tier, r.tier_label, r.reasons, r.township_name,
-                      r.school_code, r.tier_since AS assigned_on,
-                      CAST(CAST(r.tier_since AS INT) + CAST(tl.due_days AS INT) AS DATE) AS due_on
-               FROM listed_full r
-               JOIN (SELECT DISTINCT a.person_key, cu.unit, cu.unit_order
-                     FROM active a JOIN ref_category_units cu ON cu.category = a.category) u ON u.person_key = r.person_key
-               JOIN ref_tiers tl ON tl.tier = r.tier
-             )
-             , d AS (
-               -- a decision on or after the day the task was assigned closes it
-               SELECT person_key, unit, max(decided_on) AS decided_on FROM decisions
-               WHERE decided_on <= {a} GROUP BY person_key, unit
-             )
-             SELECT t.unit, t.person_key, t.rank, t.tier, t.tier_label, t.reasons, t.township_name, t.school_code,
-                    t.assigned_on, t.due_on,
-                    CASE WHEN d.decided_on >= t.assigned_on THEN 'closed' ELSE 'open' END AS status,
-                    CASE WHEN d.decided_on >= t.assigned_on THEN '已办结' ELSE '待处理' END AS status_label,
-                    CASE WHEN d.decided_on >= t.assigned_on THEN CAST(0 AS BIGINT)
-                         ELSE CAST(greatest(0, CAST({a} AS INT) - CAST(t.due_on AS INT)) AS BIGINT) END AS days_overdue,
-                    CASE WHEN d.decided_on >= t.assigned_on THEN d.decided_on END AS closed_on
-             FROM t LEFT JOIN d ON d.person_key = t.person_key AND d.unit = t.unit
-             ORDER BY t.unit_order, t.unit, t.rank"
-        ),
-    )
-    .await?;
+    let adult_born_on = as_of.checked_sub_months(chrono::Months::new(12 * model.max_age_years as u32)).expect("dates are far from the minimum");
+    let task_sql = TASKS_SQL
+        .replace("{as_of}", &a)
+        .replace("{previous_as_of}", &prev)
+        .replace("{adult_born_on}", &date_lit(adult_born_on));
+    materialise(ctx, "task_state", &task_sql).await?;
+    let tasks = collect(ctx, &format!("SELECT {} FROM task_state ORDER BY unit_order, unit, rank NULLS LAST, person_key", TASK_COLUMNS.join(", "))).await?;
     register_batches(ctx, "task_rows", tasks[0].schema(), tasks.clone())?;
     counts.insert("tasks".into(), rows(&tasks));
     let mut task_counts: Vec<TaskCount> =
@@ -413,6 +416,7 @@ pub async fn score(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
 
     let t = Instant::now();
     write_history(ctx, lake, as_of, run_id).await?;
+    write_tasks(ctx, lake, as_of, run_id).await?;
     timings.insert("history".into(), t.elapsed().as_secs_f64());
     let files = collect(ctx, "SELECT file, sha256 FROM files ORDER BY file, sha256").await?;
     let mut lake_files = Vec::new();
@@ -447,6 +451,17 @@ async fn count_by(ctx: &SessionContext, sql: &str) -> Result<Vec<(String, u64)>>
         }
     }
     Ok(out)
+}
+
+/// Keeps this date's tasks in the `tasks` history (the open ones are carried to the next date);
+/// a rescoring of the same date replaces them.
+async fn write_tasks(ctx: &SessionContext, lake: &Lake, as_of: NaiveDate, run_id: &str) -> Result<()> {
+    lake.delete_where(ctx, lake::TASKS, &format!("as_of = '{as_of}'")).await?;
+    let df = ctx.sql(&format!("SELECT {} AS as_of, *, {} AS run_id FROM task_state", date_lit(as_of), lit(run_id))).await?;
+    if df.clone().count().await? > 0 {
+        lake.append(ctx, lake::TASKS, df).await?;
+    }
+    Ok(())
 }
 
 /// Keeps this list in the `scores` history: a rescoring of the same date replaces it.

@@ -323,6 +323,8 @@ fn finish(
         if let Some(i) = &ingested {
             i.report.write(dir)?;
         }
+        let mut guide = model.guide(&plan.codebook, &plan.tables);
+        guide.schools = crate::ingest::reference::load_schools(&plan.reference)?.is_some();
         let decisions: Vec<String> = plan.codebook.section("review.decision").map(|s| s.keys().cloned().collect()).unwrap_or_default();
         let tables = crate::report::lists::ListTables {
             as_of: scored.as_of,
@@ -330,6 +332,7 @@ fn finish(
             risk: &scored.risk,
             changes: &scored.changes,
             tasks: &scored.tasks,
+            guide: &guide,
             decisions: &decisions,
         };
         // The list's files are independent: written side by side (the two workbooks take most

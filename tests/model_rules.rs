@@ -326,7 +326,9 @@ fn township_name(code: &str) -> &'static str {
     }
 }
 
-/// The intervention level the spec derives from the active categories.
+/// The intervention level the spec derives from the active categories (issue 13, point 7: one
+/// who shows none of the three levels' behaviours but is a victim, in care or in distress
+/// needs protection).
 fn intervention(categories: &str) -> &'static str {
     let has = |c: &str| categories.split(',').any(|x| x == c);
     if has("C3") {
@@ -335,6 +337,8 @@ fn intervention(categories: &str) -> &'static str {
         "serious"
     } else if has("C1") {
         "general"
+    } else if has("C4") || has("C6") || has("C7") {
+        "protection"
     } else {
         "none"
     }

@@ -290,7 +290,7 @@ fn another_model_counts_the_sealed_month_ends_again_and_warns() {
     assert!(!run.stderr.contains("another model or codebook"), "{}", run.stderr);
     let text = std::fs::read_to_string(root().join("models/collision.toml")).unwrap();
     let model = dir.join("collision-next.toml");
-    std::fs::write(&model, text.replace("version = \"2026.11-1\"", "version = \"2026.11-2\"")).unwrap();
+    std::fs::write(&model, text.replacen("version = \"", "version = \"next-", 1)).unwrap();
     let run = pipeline_at("run", dir, &lake, &out, &key, "2026-11-24", Some(&model));
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stderr.contains("another model or codebook"), "{}", run.stderr);

@@ -53,6 +53,9 @@ pub struct TierRule {
     pub name: String,
     /// SQL conditions over the facts; the tier holds when any of them does.
     pub when: Vec<String>,
+    /// How the list names each rule of `when`, in Chinese (`{C1}`: a category's label,
+    /// `{categories}`: the person's own categories); derived from the rule when absent.
+    pub labels: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -177,6 +180,23 @@ impl Model {
         for t in &file.tiers {
             if tier_labels.is_none_or(|s| !s.contains_key(&t.name)) {
                 return bad(format!("tier {}: the codebook's [tiers] has no entry for it", t.name));
+            }
+            if let Some(labels) = &t.labels
+                && labels.len() != t.when.len()
+            {
+                return bad(format!("tier {}: {} labels for {} rules", t.name, labels.len(), t.when.len()));
+            }
+            // A placeholder no category fills would reach the list as written.
+            for label in t.labels.iter().flatten() {
+                let mut rest = label.as_str();
+                while let Some(open) = rest.find('{') {
+                    let close = rest[open..].find('}').map(|c| open + c);
+                    let name = close.map(|c| &rest[open + 1..c]);
+                    match name {
+                        Some(n) if n == "categories" || categories.iter().any(|c| c == n) => rest = &rest[close.unwrap_or(0) + 1..],
+                        _ => return bad(format!("tier {}: label {label:?} has a placeholder that is neither a category nor {{categories}}", t.name)),
+                    }
+                }
             }
         }
         for c in file.score.weights.keys() {
@@ -340,6 +360,75 @@ impl Model {
             .replace("{max_age}", &self.max_age_years.to_string())
     }
 
+    /// The number (1, 2, …, counted over every tier's rules in order) of the first tier rule
+    /// that holds, over the columns of `scored`: the rule that made the tier, since the tier is
+    /// the first one with a rule that holds. NULL: no tier.
+    pub fn tier_rule_case(&self) -> String {
+        let mut s = String::from("CASE");
+        for (n, (_, when)) in self.tiers.iter().flat_map(|t| t.when.iter().map(move |w| (t, w))).enumerate() {
+            s.push_str(&format!("\n    WHEN ({when}) THEN CAST({} AS BIGINT)", n + 1));
+        }
+        s.push_str(" END");
+        s
+    }
+
+    /// Every tier rule in the order [`Model::tier_rule_case`] numbers them: (tier, its rule's
+    /// number within the tier, its Chinese label). A label's `{C1}` … are the codebook's
+    /// category labels; `{categories}` is left for the person's own categories.
+    pub fn tier_rules(&self, codebook: &Codebook) -> Vec<(String, usize, String)> {
+        let mut out = Vec::new();
+        for t in &self.tiers {
+            for (i, when) in t.when.iter().enumerate() {
+                let label = match t.labels.as_ref().and_then(|l| l.get(i)) {
+                    Some(l) => l.clone(),
+                    None => derive_rule_label(when, &self.categories),
+                };
+                out.push((t.name.clone(), i + 1, category_labels(&label, codebook)));
+            }
+        }
+        out
+    }
+
+    /// What the list's 说明 sheet defines: the tiers (labels, rules, cadence, due days) and the
+    /// categories (label, the departments whose records feed them, the responsible units).
+    pub fn guide(&self, codebook: &Codebook, tables: &[TableContract]) -> Guide {
+        let param = |k: String| codebook.params.get(&k).cloned().unwrap_or_default();
+        let rules = self.tier_rules(codebook);
+        let tiers = self
+            .tiers
+            .iter()
+            .map(|t| TierGuide {
+                name: t.name.clone(),
+                label: codebook.section("tiers").and_then(|s| s.get(&t.name)).map(|e| e.label.clone()).unwrap_or_default(),
+                rules: rules
+                    .iter()
+                    .filter(|(tier, _, _)| *tier == t.name)
+                    .map(|(_, _, l)| l.replace("（{categories}）", "").replace("{categories}", "所涉类别"))
+                    .collect(),
+                cadence: param(format!("tiers.{}.cadence", t.name)),
+                action: param(format!("tiers.{}.action", t.name)),
+                due_days: param(format!("tiers.{}.due_days", t.name)),
+            })
+            .collect();
+        let source_label = |s: &str| codebook.section("sources").and_then(|x| x.get(s)).map(|e| e.label.clone()).unwrap_or(s.to_string());
+        let categories = self
+            .categories
+            .iter()
+            .map(|c| {
+                // sorted as the list's 来源部门 column sorts them
+                let departments: std::collections::BTreeSet<String> =
+                    tables.iter().filter(|t| table_feeds(t, c, codebook)).map(|t| source_label(&t.source)).collect();
+                CategoryGuide {
+                    id: c.clone(),
+                    label: codebook.section("categories").and_then(|s| s.get(c)).map(|e| e.label.clone()).unwrap_or_default(),
+                    departments: departments.into_iter().collect::<Vec<_>>().join("、"),
+                    units: param(format!("categories.{c}.unit")),
+                }
+            })
+            .collect();
+        Guide { tiers, categories, schools: false }
+    }
+
     /// Tier name → rank (1 = the first, most urgent tier).
     pub fn tier_rank_case(&self, column: &str) -> String {
         let mut s = format!("CASE {column}");
@@ -349,6 +438,96 @@ impl Model {
         s.push_str(" END");
         s
     }
+}
+
+/// A tier as the list's 说明 sheet defines it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TierGuide {
+    pub name: String,
+    pub label: String,
+    /// Its rules' labels, in order.
+    pub rules: Vec<String>,
+    pub cadence: String,
+    pub action: String,
+    pub due_days: String,
+}
+
+/// A category as the list's 说明 sheet defines it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CategoryGuide {
+    pub id: String,
+    pub label: String,
+    /// The departments whose records feed it (公安、教育).
+    pub departments: String,
+    /// The responsible units (包保单位).
+    pub units: String,
+}
+
+/// The definitions the list's 说明 sheet shows.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Guide {
+    pub tiers: Vec<TierGuide>,
+    pub categories: Vec<CategoryGuide>,
+    /// The reference folder names schools (`schools.csv`): the list shows a 学校 column.
+    pub schools: bool,
+}
+
+/// Whether table `t` may feed category `c`: one of its codes does, or its signal's category
+/// expression names it.
+fn table_feeds(t: &TableContract, c: &str, codebook: &Codebook) -> bool {
+    let quoted = format!("'{c}'");
+    let named = t.signal.category.contains(&quoted) || t.signal.also.as_ref().is_some_and(|a| a.category.contains(&quoted));
+    let section = t.signal.labels.clone().or_else(|| t.columns.iter().find(|x| x.name == t.signal.code.trim()).and_then(|x| x.codes.clone()));
+    let coded = section
+        .as_deref()
+        .and_then(|s| codebook.section(s))
+        .is_some_and(|entries| entries.values().any(|e| e.category.as_deref() == Some(c)));
+    named || coded
+}
+
+/// `{C1}` … in a rule label replaced by the codebook's category labels.
+fn category_labels(label: &str, codebook: &Codebook) -> String {
+    let mut out = label.to_string();
+    if let Some(cats) = codebook.section("categories") {
+        for (id, e) in cats {
+            out = out.replace(&format!("{{{id}}}"), &e.label);
+        }
+    }
+    out
+}
+
+/// A rule's label when the model gives none: its AND-ed parts joined by " + ", a category flag
+/// (`c2`) as `{C2}`, a count of categories as "N类风险" with the person's categories; any other
+/// part as written.
+fn derive_rule_label(when: &str, categories: &[String]) -> String {
+    let parts: Vec<String> = when
+        .split(" AND ")
+        .flat_map(|p| p.split(" and "))
+        .map(|part| {
+            let p = part.trim().trim_start_matches('(').trim_end_matches(')').trim();
+            if let Some(c) = categories.iter().find(|c| c.to_lowercase() == p) {
+                return format!("{{{c}}}");
+            }
+            let count = p.strip_prefix("n_categories").map(str::trim);
+            let parse = |rest: &str| rest.trim().parse::<i64>().ok();
+            match count {
+                Some(rest) if rest.starts_with(">=") => match parse(&rest[2..]) {
+                    Some(k) => format!("{k}类及以上风险（{{categories}}）"),
+                    None => p.to_string(),
+                },
+                Some(rest) if rest.starts_with('>') => match parse(&rest[1..]) {
+                    Some(k) => format!("{}类及以上风险（{{categories}}）", k + 1),
+                    None => p.to_string(),
+                },
+                Some(rest) if rest.starts_with('=') => match parse(&rest[1..]) {
+                    Some(k) => format!("{k}类风险（{{categories}}）"),
+                    None => p.to_string(),
+                },
+                _ => p.to_string(),
+            }
+        })
+        .collect();
+    parts.join(" + ")
 }
 
 #[cfg(test)]
@@ -373,6 +552,34 @@ mod tests {
         let scored = m.scored_sql();
         assert!(scored.contains("c3_custodial"), "{scored}");
         assert!(!scored.contains('{'), "a placeholder was left: {scored}");
+    }
+
+    #[test]
+    fn a_tier_rule_without_a_label_is_named_from_its_conditions() {
+        let cats: Vec<String> = (1..=7).map(|i| format!("C{i}")).collect();
+        assert_eq!(derive_rule_label("c2 AND c6_no_carer", &cats), "{C2} + c6_no_carer");
+        assert_eq!(derive_rule_label("n_categories >= 3", &cats), "3类及以上风险（{categories}）");
+        assert_eq!(derive_rule_label("n_categories = 1", &cats), "1类风险（{categories}）");
+        let plan = plan();
+        let m = Model::load(Path::new("models/collision.toml"), &plan.codebook, &plan.tables).unwrap();
+        let rules = m.tier_rules(&plan.codebook);
+        assert_eq!(rules.len(), m.tiers.iter().map(|t| t.when.len()).sum::<usize>());
+        assert_eq!(rules[3], ("red".to_string(), 4, "严重不良行为 + 事实无人抚养或孤儿".to_string()));
+        let guide = m.guide(&plan.codebook, &plan.tables);
+        let c4 = guide.categories.iter().find(|c| c.id == "C4").unwrap();
+        assert_eq!((c4.label.as_str(), c4.departments.as_str(), c4.units.as_str()), ("受侵害", "公安、教育", "公安、民政"));
+        assert_eq!(guide.tiers[1].cadence, "每周");
+    }
+
+    #[test]
+    fn a_tier_label_with_an_unknown_placeholder_is_refused() {
+        let plan = plan();
+        let text = std::fs::read_to_string("models/collision.toml").unwrap().replace("labels = [\"{C2}\", \"{C3}\"", "labels = [\"{C9}\", \"{C3}\"");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.toml");
+        std::fs::write(&path, text).unwrap();
+        let err = Model::load(&path, &plan.codebook, &plan.tables).unwrap_err().to_string();
+        assert!(err.contains("tier orange: label \"{C9}\" has a placeholder"), "{err}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The lists people act on, written from batches the model stage has already computed and
-//! sorted: `risk_list.xlsx` (a summary, one sheet per tier, what changed), `risk_list.csv` (the
+//! sorted: `risk_list.xlsx` (a summary, one sheet per tier, what changed, what it all means),
+//! `risk_list.csv` (the
 //! same list in one file for any spreadsheet: UTF-8 with BOM, CRLF) and `tasks.xlsx` (one sheet
 //! per responsible unit, overdue tasks lit red). Rows keep the order they arrive in; nothing here
 //! ranks or filters, it only splits rows by tier or unit and tallies them for the summary sheets.
@@ -22,6 +23,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use rust_xlsxwriter::{DataValidation, DataValidationRule, DocProperties, ExcelDateTime, Format, FormatAlign, FormatBorder, Workbook, Worksheet};
 
 use crate::error::{Error, Result};
+use crate::model::Guide;
 
 /// What the list writers need.
 pub struct ListTables<'a> {
@@ -33,6 +35,8 @@ pub struct ListTables<'a> {
     pub changes: &'a [RecordBatch],
     /// One row per (listed person, responsible unit), and the earlier tasks still open.
     pub tasks: &'a [RecordBatch],
+    /// What the risk list's 说明 sheet defines (tiers, categories), and whether it names schools.
+    pub guide: &'a Guide,
     /// The decisions a reviewer may record (the codebook's `[review.decision]`), for 决定's
     /// drop-down.
     pub decisions: &'a [String],
@@ -114,12 +118,17 @@ const fn lit_col(header: &'static str, source: &'static str, kind: Kind) -> Colu
     Column { header, source, kind, lights: true }
 }
 
-/// The columns of each tier sheet and of `risk_list.csv`.
-const RISK_COLUMNS: &[Column] = &[
+/// The columns of each tier sheet and of `risk_list.csv` when the reference folder names
+/// schools (`schools.csv`); without it, [`RISK_COLUMNS_NO_SCHOOL`].
+const RISK_COLUMNS: &[Column] = &RISK_ALL;
+
+const RISK_ALL: [Column; 22] = [
     col("排名", "rank", Kind::Int),
     col("人员编号", "person_key", Kind::Text),
     col("等级", "tier_label", Kind::Tier("tier")),
     col("评分", "score", Kind::Score),
+    col("等级规则", "tier_rule_label", Kind::Text),
+    col("复核频次", "cadence", Kind::Text),
     col("干预级别", "intervention_label", Kind::Text),
     col("风险类别", "category_labels", Kind::Text),
     col("来源部门", "departments", Kind::Text),
@@ -129,12 +138,92 @@ const RISK_COLUMNS: &[Column] = &[
     col("性别", "gender_label", Kind::Text),
     col("乡镇街道", "township_name", Kind::Text),
     col("学校代码", "school_code", Kind::Text),
+    col("学校", "school_name", Kind::Text),
     col("预警理由", "reasons", Kind::Wrap),
     col("证据记录", "evidence", Kind::Text),
     col("关联方式", "link_methods", Kind::Text),
     col("变化", "change_label", Kind::Text),
     col("首次列入日期", "first_listed_on", Kind::Date),
     col("列入天数", "days_listed", Kind::Int),
+];
+
+/// [`RISK_COLUMNS`] without 学校: a county without `schools.csv` gets the list it always had.
+const RISK_COLUMNS_NO_SCHOOL: &[Column] = &without_source::<22, 21>(RISK_ALL, "school_name");
+
+const fn same_str(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// `cols` without the one column of source `source` (a compile error if there is none).
+const fn without_source<const N: usize, const M: usize>(cols: [Column; N], source: &str) -> [Column; M] {
+    assert!(M + 1 == N);
+    let mut out = [cols[0]; M];
+    let (mut i, mut j) = (0, 0);
+    while i < N {
+        if !same_str(cols[i].source, source) {
+            assert!(j < M, "no column of that source");
+            out[j] = cols[i];
+            j += 1;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The risk columns a list shows.
+fn risk_columns(guide: &Guide) -> &'static [Column] {
+    if guide.schools { RISK_COLUMNS } else { RISK_COLUMNS_NO_SCHOOL }
+}
+
+/// What each risk column means, for the 说明 sheet (by source column; every one of
+/// [`RISK_COLUMNS`] has an entry).
+const RISK_COLUMN_NOTES: &[(&str, &str)] = &[
+    ("rank", "名单内排序：先按等级（红、橙、黄、蓝），同一等级内按评分从高到低"),
+    ("person_key", "假名化的人员编号，同一人在各次名单中相同；不是身份证号，不能反推身份"),
+    ("tier_label", "风险等级，由下方“风险等级”所列规则自上而下判定"),
+    ("score", "同一等级内的排序依据：各风险类别的严重程度按时间衰减加权求和，碰撞命中另加分"),
+    ("tier_rule_label", "使本人列入该等级的那条规则（每个等级列出的规则中第一条成立的）"),
+    ("cadence", "该等级的复核、走访频次"),
+    (
+        "intervention_label",
+        "干预级别：涉罪、严重不良、一般不良为针对行为的三级干预；未见上述行为、因受侵害、监护与生活困境或心理困境列入的为保护救助；其余为无",
+    ),
+    ("category_labels", "当前有效的风险类别"),
+    ("departments", "提供这些信号的部门"),
+    ("collision", "是否碰撞命中：信号来自两个及以上部门"),
+    ("units", "负责包保的单位（按风险类别确定）"),
+    ("age", "基准日的周岁年龄"),
+    ("gender_label", "性别"),
+    ("township_name", "所在乡镇街道（最近一条记录）"),
+    ("school_code", "学校代码（最近一条教育记录）"),
+    ("school_name", "学校名称，来自参考数据 schools.csv"),
+    (
+        "reasons",
+        "各类别的理由：部门、记录条数、日期和代码含义；“最近某日”为最近一条记录的日期，“自某日起持续”为基准日仍在持续的状态（如事实无人抚养、留守）的起始日期",
+    ),
+    ("evidence", "各类别所依据的记录：表名/本部门记录编号。各单位凭本单位的记录编号在本单位系统中查找本人"),
+    ("link_methods", "各部门记录与人员编号的关联方式"),
+    ("change_label", "与上次评估相比：新增、升级、降级或持续"),
+    ("first_listed_on", "首次列入名单的日期"),
+    ("days_listed", "自首次列入以来的天数"),
+];
+
+/// How a unit finds the person behind a row, for the 说明 sheet (and the README).
+const FINDING_THE_PERSON: [&str; 3] = [
+    "本名单不含姓名、身份证号等身份信息：数据湖只保存假名化的人员编号，任何单位都不能凭名单反查身份。",
+    "各单位凭“证据记录”列中本单位的记录编号（表名/记录编号，例如 police_incidents/ 后的编号），在本单位自己的业务系统中查到本人，再按“包保单位”分工落实。",
+    "学校名称来自参考数据中的 schools.csv（如有）；没有该文件时只列学校代码，由教育部门按代码查找。",
 ];
 
 /// The columns of the `变化` sheet.
@@ -179,9 +268,11 @@ pub const TASK_INPUTS: [(&str, &str); 5] =
 // Public writers.
 // ---------------------------------------------------------------------------------------------
 
-/// Writes `risk_list.xlsx`: `汇总`, one sheet per tier (always all four), then `变化`.
+/// Writes `risk_list.xlsx`: `汇总`, one sheet per tier (always all four), `变化`, then `说明`
+/// (what the tiers, categories and columns mean).
 pub fn write_risk_xlsx(path: &Path, t: &ListTables) -> Result<()> {
-    let risk = View::all(t.risk, "risk", RISK_COLUMNS)?;
+    let columns = risk_columns(t.guide);
+    let risk = View::all(t.risk, "risk", columns)?;
     let changes = View::all(t.changes, "changes", CHANGE_COLUMNS)?;
 
     // Every row must belong to a tier: a row of no known tier would vanish from the sheets.
@@ -248,7 +339,7 @@ pub fn write_risk_xlsx(path: &Path, t: &ListTables) -> Result<()> {
 
     for (i, tier) in TIERS.iter().enumerate() {
         let sheet = book.add_worksheet_with_constant_memory()?.set_name(tier.sheet)?;
-        let mut out = SheetWriter::new(sheet, RISK_COLUMNS, &fmt)?;
+        let mut out = SheetWriter::new(sheet, columns, &fmt)?;
         for (view, rows) in risk.iter().zip(&tier_of) {
             for (r, _) in rows.iter().enumerate().filter(|(_, tier)| **tier == i) {
                 out.row(view, r, false)?;
@@ -266,26 +357,107 @@ pub fn write_risk_xlsx(path: &Path, t: &ListTables) -> Result<()> {
     }
     out.finish()?;
 
+    write_guide_sheet(book.add_worksheet().set_name("说明")?, t.guide, columns, &fmt)?;
+
     book.save(path).map_err(|e| Error::writing(path, e))?;
     Ok(())
+}
+
+/// The `说明` sheet: the tiers (rules, cadence, due days), the categories (departments,
+/// responsible units), every column of the tier sheets, and how a unit finds the person.
+fn write_guide_sheet(sheet: &mut Worksheet, guide: &Guide, columns: &[Column], fmt: &Formats) -> Result<()> {
+    sheet.write_with_format(0, 0, "说明", &fmt.title)?;
+    let mut r = 2u32;
+    let heads = |sheet: &mut Worksheet, r: u32, heads: &[&str]| -> Result<()> {
+        for (c, h) in heads.iter().enumerate() {
+            sheet.write_with_format(r, c as u16, *h, &fmt.head)?;
+        }
+        Ok(())
+    };
+    sheet.write_with_format(r, 0, "风险等级（自上而下，第一个有规则成立的等级即本人的等级）", &fmt.bold)?;
+    r += 1;
+    heads(sheet, r, &["等级", "判定规则（任一条成立即可）", "复核频次", "工作要求", "办结期限（天）"])?;
+    for tier in &guide.tiers {
+        r += 1;
+        let fill = tier_index(&tier.name).map(|i| &fmt.tiers[i]).unwrap_or(&fmt.body);
+        sheet.write_with_format(r, 0, tier.label.as_str(), fill)?;
+        let rules = tier.rules.join("；");
+        sheet.write_with_format(r, 1, rules.as_str(), &fmt.wrap)?;
+        sheet.set_row_height(r, wrapped_height(&rules))?;
+        sheet.write_with_format(r, 2, tier.cadence.as_str(), &fmt.body)?;
+        sheet.write_with_format(r, 3, tier.action.as_str(), &fmt.wrap)?;
+        match tier.due_days.parse::<f64>() {
+            Ok(d) => sheet.write_number_with_format(r, 4, d, &fmt.body)?,
+            Err(_) => sheet.write_with_format(r, 4, tier.due_days.as_str(), &fmt.body)?,
+        };
+    }
+    r += 2;
+    sheet.write_with_format(r, 0, "风险类别", &fmt.bold)?;
+    r += 1;
+    heads(sheet, r, &["类别", "名称", "来源部门", "包保单位"])?;
+    for c in &guide.categories {
+        r += 1;
+        for (i, v) in [&c.id, &c.label, &c.departments, &c.units].iter().enumerate() {
+            sheet.write_with_format(r, i as u16, v.as_str(), &fmt.body)?;
+        }
+    }
+    r += 2;
+    sheet.write_with_format(r, 0, "名单各列（红色预警、橙色预警、黄色预警、蓝色关注各表）", &fmt.bold)?;
+    r += 1;
+    heads(sheet, r, &["列名", "含义"])?;
+    for c in columns {
+        r += 1;
+        let note = RISK_COLUMN_NOTES.iter().find(|(source, _)| *source == c.source).map(|(_, n)| *n);
+        let note = note.ok_or_else(|| Error::Internal(format!("risk column {} has no note", c.source)))?;
+        sheet.write_with_format(r, 0, c.header, &fmt.body)?;
+        sheet.write_with_format(r, 1, note, &fmt.wrap)?;
+        sheet.set_row_height(r, wrapped_height(note))?;
+    }
+    r += 2;
+    sheet.write_with_format(r, 0, "如何找到本人", &fmt.bold)?;
+    for (i, line) in FINDING_THE_PERSON.iter().enumerate() {
+        r += 1;
+        sheet.write_with_format(r, 0, format!("{}.", i + 1), &fmt.body)?;
+        sheet.write_with_format(r, 1, *line, &fmt.wrap)?;
+        sheet.set_row_height(r, wrapped_height(line))?;
+    }
+    sheet.set_column_width(0, 16)?;
+    sheet.set_column_width(1, WRAP_WIDTH)?;
+    sheet.set_column_width(2, 16)?;
+    sheet.set_column_width(3, 26)?;
+    sheet.set_column_width(4, 16)?;
+    // One page wide when printed; a wrapped cell's row is as tall as its lines (LibreOffice and
+    // WPS do not grow a row for wrapped text on their own).
+    sheet.set_landscape();
+    sheet.set_print_fit_to_pages(1, 0);
+    Ok(())
+}
+
+/// The height (points) of a row whose one wrapped cell, in a column [`WRAP_WIDTH`] wide, holds
+/// `text`.
+fn wrapped_height(text: &str) -> f64 {
+    let per_line = WRAP_WIDTH as usize - 2;
+    let lines = display_width(text).div_ceil(per_line).max(1);
+    15.0 * lines as f64 + 2.0
 }
 
 /// Writes `risk_list.csv`: the columns of the tier sheets, every tier in the given order, UTF-8
 /// with a BOM and CRLF line ends (so Excel and WPS open it as Chinese text), dates as
 /// YYYY-MM-DD, booleans as 是/否. The same input gives the same bytes.
 pub fn write_risk_csv(path: &Path, t: &ListTables) -> Result<()> {
-    let risk = View::all(t.risk, "risk", RISK_COLUMNS)?;
+    let columns = risk_columns(t.guide);
+    let risk = View::all(t.risk, "risk", columns)?;
     let io = |e: std::io::Error| Error::io(path, e);
     let mut file = std::fs::File::create(path).map_err(io)?;
     file.write_all(b"\xEF\xBB\xBF").map_err(io)?;
     let mut out = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(file);
     let csv_err = |e: csv::Error| Error::io(path, e.into());
-    out.write_record(RISK_COLUMNS.iter().map(|c| c.header)).map_err(csv_err)?;
-    let mut record = csv::StringRecord::with_capacity(1024, RISK_COLUMNS.len());
+    out.write_record(columns.iter().map(|c| c.header)).map_err(csv_err)?;
+    let mut record = csv::StringRecord::with_capacity(1024, columns.len());
     for view in &risk {
         for r in 0..view.rows {
             record.clear();
-            for (i, c) in RISK_COLUMNS.iter().enumerate() {
+            for (i, c) in columns.iter().enumerate() {
                 match view.value(i, c.kind, r) {
                     Value::Text(t) => record.push_field(&csv_text(t)),
                     value => record.push_field(&value.text()),
@@ -865,6 +1037,8 @@ mod tests {
             ("score", Arc::new(Float64Array::from(vec![Some(9.87654), Some(5.5), None]))),
             ("intervention", strs(&[Some("serious"), Some("serious"), None])),
             ("intervention_label", strs(&[Some("严重不良"), Some("严重不良"), Some("无")])),
+            ("tier_rule_label", strs(&[Some("红：严重不良行为 + 事实无人抚养或孤儿"), Some("橙：严重不良行为"), Some("蓝：1类风险（不良行为）")])),
+            ("cadence", strs(&[Some("立即"), Some("每周"), Some("每季度")])),
             ("categories", strs(&[Some("C2,C6"), Some("C2"), Some("C1")])),
             ("category_labels", strs(&[Some("严重不良行为,监护与生活困境"), Some("严重不良行为"), Some("一般不良行为")])),
             ("n_categories", ints(&[Some(2), Some(1), Some(1)])),
@@ -877,6 +1051,7 @@ mod tests {
             ("township_code", n3("330101001")),
             ("township_name", n3("城关镇")),
             ("school_code", strs(&[None, Some("S01"), Some("S02")])),
+            ("school_name", strs(&[None, Some("第一中学"), None])),
             (
                 "reasons",
                 strs(&[
@@ -951,6 +1126,7 @@ mod tests {
             risk: &risk,
             changes: &changes,
             tasks: &tasks,
+            guide: &Guide::default(),
             decisions: &[],
         };
         let paths = (dir.join("risk_list.xlsx"), dir.join("risk_list.csv"), dir.join("tasks.xlsx"));
@@ -973,7 +1149,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (xlsx, _, _) = write_all(dir.path());
         let mut book = open_workbook_auto(&xlsx).unwrap();
-        assert_eq!(book.sheet_names(), ["汇总", "红色预警", "橙色预警", "黄色预警", "蓝色关注", "变化"]);
+        assert_eq!(book.sheet_names(), ["汇总", "红色预警", "橙色预警", "黄色预警", "蓝色关注", "变化", "说明"]);
 
         let summary = book.worksheet_range("汇总").unwrap();
         assert_eq!(row(&summary, 0)[0], s("重点青少年风险名单 2026-11-23"));
@@ -989,7 +1165,7 @@ mod tests {
         assert_eq!(count("解除"), 1.0);
 
         let red = book.worksheet_range("红色预警").unwrap();
-        let headers: Vec<Data> = RISK_COLUMNS.iter().map(|c| s(c.header)).collect();
+        let headers: Vec<Data> = RISK_COLUMNS_NO_SCHOOL.iter().map(|c| s(c.header)).collect();
         assert_eq!(row(&red, 0), headers);
         assert_eq!(red.height(), 2);
         let first = row(&red, 1);
@@ -997,10 +1173,12 @@ mod tests {
         assert_eq!(first[1], s("p-aaa"));
         assert_eq!(first[2], s("红"));
         assert_eq!(first[3].as_f64(), Some(9.87654));
-        assert_eq!(first[7], s("是"));
-        assert_eq!(first[12], Data::Empty, "a NULL school code is an empty cell");
-        assert!(first[13].as_string().unwrap().contains("监护与生活困境"));
-        assert_eq!(first[17].as_date(), Some(day("2026-11-23")), "dates are Excel dates");
+        assert_eq!(first[4], s("红：严重不良行为 + 事实无人抚养或孤儿"));
+        assert_eq!(first[5], s("立即"));
+        assert_eq!(first[9], s("是"));
+        assert_eq!(first[14], Data::Empty, "a NULL school code is an empty cell");
+        assert!(first[15].as_string().unwrap().contains("监护与生活困境"));
+        assert_eq!(first[19].as_date(), Some(day("2026-11-23")), "dates are Excel dates");
 
         let yellow = book.worksheet_range("黄色预警").unwrap();
         assert_eq!(yellow.height(), 1, "an empty tier has just its header");
@@ -1026,22 +1204,22 @@ mod tests {
         let bytes = std::fs::read(&csv_path).unwrap();
         assert_eq!(&bytes[..3], b"\xEF\xBB\xBF");
         let text = std::str::from_utf8(&bytes[3..]).unwrap();
-        let header = RISK_COLUMNS.iter().map(|c| c.header).collect::<Vec<_>>().join(",");
+        let header = RISK_COLUMNS_NO_SCHOOL.iter().map(|c| c.header).collect::<Vec<_>>().join(",");
         assert!(text.starts_with(&format!("{header}\r\n")));
         assert_eq!(text.matches('\n').count(), 4, "a header and three rows");
         assert_eq!(text.matches("\r\n").count(), 4, "every line ends in CRLF");
         let first = text.split("\r\n").nth(1).unwrap();
-        assert!(first.starts_with("1,p-aaa,红,9.877,严重不良,"), "{first}");
+        assert!(first.starts_with("1,p-aaa,红,9.877,红：严重不良行为 + 事实无人抚养或孤儿,立即,严重不良,"), "{first}");
         assert!(first.contains(",是,"));
         assert!(first.contains(",城关镇,,\"严重不良行为"), "a NULL school code is an empty field: {first}");
         assert!(first.contains("\"C2: police_incidents/P01, police_incidents/P07; C6: civil_status/CS9\""));
         assert!(first.ends_with(",新增,2026-11-23,0"));
         let third = text.split("\r\n").nth(3).unwrap();
-        assert!(third.starts_with("3,p-ccc,蓝,,无,"), "a NULL score is an empty field: {third}");
+        assert!(third.starts_with("3,p-ccc,蓝,,蓝：1类风险（不良行为）,每季度,无,"), "a NULL score is an empty field: {third}");
 
         let again = dir.path().join("again.csv");
         let (risk, changes, tasks) = ([risk()], [changes()], [tasks()]);
-        let t = ListTables { as_of: day("2026-11-23"), model_version: "collision-v1", risk: &risk, changes: &changes, tasks: &tasks, decisions: &[] };
+        let t = ListTables { as_of: day("2026-11-23"), model_version: "collision-v1", risk: &risk, changes: &changes, tasks: &tasks, guide: &Guide::default(), decisions: &[] };
         write_risk_csv(&again, &t).unwrap();
         assert_eq!(std::fs::read(&again).unwrap(), bytes);
     }
@@ -1094,9 +1272,20 @@ mod tests {
         let mut cols = bad.columns().to_vec();
         cols[tier] = strs(&[Some("red"), Some("purple"), Some("blue")]);
         let bad = RecordBatch::try_new(bad.schema(), cols).unwrap();
-        let t = ListTables { as_of: day("2026-11-23"), model_version: "v", risk: &[bad], changes: &[], tasks: &[], decisions: &[] };
+        let t = ListTables { as_of: day("2026-11-23"), model_version: "v", risk: &[bad], changes: &[], tasks: &[], guide: &Guide::default(), decisions: &[] };
         let err = write_risk_xlsx(&dir.path().join("r.xlsx"), &t).unwrap_err();
         assert!(err.to_string().contains("purple"), "{err}");
+    }
+
+    #[test]
+    fn every_risk_column_has_a_note_and_no_school_drops_only_the_school_name() {
+        for c in RISK_COLUMNS {
+            assert!(RISK_COLUMN_NOTES.iter().any(|(source, _)| *source == c.source), "{} has no note", c.source);
+        }
+        let sources = |cols: &[Column]| cols.iter().map(|c| c.source).collect::<Vec<_>>();
+        let mut want = sources(RISK_COLUMNS);
+        want.retain(|s| *s != "school_name");
+        assert_eq!(sources(RISK_COLUMNS_NO_SCHOOL), want);
     }
 
     #[test]

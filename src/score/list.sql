@@ -1,7 +1,8 @@
 -- The risk list of one as-of date: the `listed` people (listed.sql) with their reasons, records,
 -- departments, units and links (`per_person`, assembled from their active signals), their
--- school, and what changed since the previous scored run (`scores` history, the latest as-of
--- date before this one).
+-- school (and its name, from the reference folder's schools.csv when there is one), the tier
+-- rule that made their tier and the tier's review cadence, and what changed since the previous
+-- scored run (`scores` history, the latest as-of date before this one).
 WITH schools AS (
   SELECT person_key, school_code FROM (
     SELECT s.person_key, s.school_code,
@@ -27,6 +28,9 @@ SELECT
   r.score,
   r.intervention,
   coalesce(il.label, '无') AS intervention_label,
+  CAST(tr.rule_in_tier AS BIGINT) AS tier_rule,
+  tl.label || '：' || replace(tr.label, '{categories}', replace(pp.category_labels, ',', '、')) AS tier_rule_label,
+  tl.cadence,
   pp.categories,
   pp.category_labels,
   CAST(r.n_categories AS BIGINT) AS n_categories,
@@ -39,6 +43,7 @@ SELECT
   r.township_code,
   tw.name AS township_name,
   sc.school_code,
+  sn.name AS school_name,
   pp.reasons,
   pp.evidence,
   pp.link_methods,
@@ -61,6 +66,8 @@ FROM ranked r
 JOIN per_person pp ON pp.person_key = r.person_key
 LEFT JOIN schools sc ON sc.person_key = r.person_key
 LEFT JOIN ref_tiers tl ON tl.tier = r.tier
+LEFT JOIN ref_tier_rules tr ON tr.tier_rule = r.tier_rule
+LEFT JOIN ref_schools sn ON sn.school_code = sc.school_code
 LEFT JOIN ref_interventions il ON il.intervention = r.intervention
 LEFT JOIN ref_gender gl ON gl.code = r.gender
 LEFT JOIN ref_townships tw ON tw.township_code = r.township_code

@@ -1,5 +1,7 @@
 -- The people listed on one as-of date: the scored people with a tier, but not those a reviewer
--- ruled out (排除) unless a signal dated after that decision is active.
+-- ruled out (排除) unless a signal dated after that decision is active. `tier_rule`: the number
+-- of the model's first tier rule that holds (the one that made the tier; filled in from
+-- models/collision.toml).
 WITH excluded_on AS (
   -- a reviewer's latest 排除 of each person, on or before the as-of date
   SELECT person_key, max(decided_on) AS decided_on FROM decisions
@@ -11,7 +13,7 @@ renewed AS (
   WHERE a.event_on > x.decided_on
 ),
 listed AS (
-  SELECT * FROM scored
+  SELECT *, {tier_rule_case} AS tier_rule FROM scored
   WHERE tier IS NOT NULL
     AND person_key NOT IN (SELECT person_key FROM excluded_on WHERE person_key NOT IN (SELECT person_key FROM renewed))
 )

@@ -52,7 +52,7 @@ pub const TASK_COLUMNS: [&str; 17] = [
 ];
 
 /// The columns of `risk_list.parquet`, in order (the list plan has a few more for history).
-pub const RISK_COLUMNS: [&str; 28] = [
+pub const RISK_COLUMNS: [&str; 32] = [
     "rank",
     "person_key",
     "tier",
@@ -60,6 +60,9 @@ pub const RISK_COLUMNS: [&str; 28] = [
     "score",
     "intervention",
     "intervention_label",
+    "tier_rule",
+    "tier_rule_label",
+    "cadence",
     "categories",
     "category_labels",
     "n_categories",
@@ -72,6 +75,7 @@ pub const RISK_COLUMNS: [&str; 28] = [
     "township_code",
     "township_name",
     "school_code",
+    "school_name",
     "reasons",
     "evidence",
     "link_methods",
@@ -212,10 +216,19 @@ pub async fn register_reference(ctx: &SessionContext, plan: &Plan, model: &Model
         .map(|(i, t)| {
             let due = book.params.get(&format!("tiers.{}.due_days", t.name)).cloned().unwrap_or_else(|| "30".into());
             let label = book.section("tiers").and_then(|s| s.get(&t.name)).map(|e| e.label.clone()).unwrap_or_default();
-            vec![lit(&t.name), lit(&label), (i + 1).to_string(), due]
+            let cadence = book.params.get(&format!("tiers.{}.cadence", t.name)).cloned().unwrap_or_default();
+            vec![lit(&t.name), lit(&label), (i + 1).to_string(), due, lit(&cadence)]
         })
         .collect();
-    register_values(ctx, "ref_tiers", &["tier", "label", "tier_rank", "due_days"], &tiers).await?;
+    register_values(ctx, "ref_tiers", &["tier", "label", "tier_rank", "due_days", "cadence"], &tiers).await?;
+    // The tier rules, numbered as `listed.tier_rule` numbers them.
+    let rules: Vec<Vec<String>> = model
+        .tier_rules(book)
+        .iter()
+        .enumerate()
+        .map(|(n, (tier, i, label))| vec![format!("CAST({} AS BIGINT)", n + 1), lit(tier), i.to_string(), lit(label)])
+        .collect();
+    register_values(ctx, "ref_tier_rules", &["tier_rule", "tier", "rule_in_tier", "label"], &rules).await?;
     let interventions: Vec<Vec<String>> =
         model.interventions.iter().map(|i| vec![lit(&i.name), lit(&i.label)]).collect();
     register_values(ctx, "ref_interventions", &["intervention", "label"], &interventions).await?;
@@ -227,6 +240,12 @@ pub async fn register_reference(ctx: &SessionContext, plan: &Plan, model: &Model
         .map(|t| vec![lit(&t.code), lit(&t.name), t.minors_population.to_string()])
         .collect();
     register_values(ctx, "ref_townships", &["township_code", "name", "minors_population"], &towns).await?;
+    let schools: Vec<Vec<String>> = crate::ingest::reference::load_schools(&plan.reference)?
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| vec![lit(&s.code), lit(&s.name), lit(&s.township_code)])
+        .collect();
+    register_values(ctx, "ref_schools", &["school_code", "name", "township_code"], &schools).await?;
     Ok(())
 }
 
@@ -322,7 +341,7 @@ pub async fn score(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
         .replace("{model_version}", &lit(&model.version))
         .replace("{tier_rank_now}", &model.tier_rank_case("l.tier"))
         .replace("{tier_rank_before}", &model.tier_rank_case("p.tier"));
-    materialise(ctx, "listed", &LISTED_SQL.replace("{as_of}", &a)).await?;
+    materialise(ctx, "listed", &LISTED_SQL.replace("{as_of}", &a).replace("{tier_rule_case}", &model.tier_rule_case())).await?;
     reasons::register_per_person(ctx, plan).await?;
     let n = materialise(ctx, "listed_full", &list_sql).await?;
     counts.insert("persons_listed".into(), n);

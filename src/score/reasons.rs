@@ -3,6 +3,10 @@
 //! listed people (the list's own evidence, a few per person) arrive sorted by person, category,
 //! source and record, and are assembled in one pass; per-group aggregation of strings in SQL
 //! (`array_agg` per person) costs gigabytes at county scale.
+//!
+//! A category's date says "最近<date>" for records of events, and "自<date>起持续" for a status
+//! still open on the as-of date (a period without an end, or ending after it, and a state
+//! table's latest record): what matters then is since when it has lasted.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -21,7 +25,8 @@ const EVIDENCE_SQL: &str = "
 SELECT a.person_key, a.category, coalesce(k.label, a.category) AS category_label, a.source,
        coalesce(s.label, a.source) AS source_label, a.table_name || '/' || a.record_id AS record,
        coalesce(cl.label, a.code) AS code_label, a.event_on,
-       coalesce(m.label, a.link_method) AS link_label, coalesce(m.link_order, 9) AS link_order
+       coalesce(m.label, a.link_method) AS link_label, coalesce(m.link_order, 9) AS link_order,
+       a.record_kind IN ('period', 'state') AND (a.end_on IS NULL OR a.end_on >= a.as_of) AS ongoing
 FROM active a
 JOIN listed l ON l.person_key = a.person_key
 LEFT JOIN ref_categories k ON k.category = a.category
@@ -36,7 +41,10 @@ struct Category {
     label: String,
     /// source id → (label, records)
     sources: BTreeMap<String, (String, u64)>,
-    latest: i32,
+    /// The latest date of its records of events (and of periods already ended).
+    latest: Option<i32>,
+    /// The earliest start of its statuses still open on the as-of date.
+    since: Option<i32>,
     codes: BTreeSet<String>,
     records: BTreeSet<String>,
 }
@@ -62,9 +70,15 @@ impl Out {
             .iter()
             .map(|(_, c)| {
                 let counts: Vec<String> = c.sources.values().map(|(label, n)| format!("{label}记录{n}次")).collect();
-                let latest = crate::session::days_to_date(c.latest);
+                let mut when: Vec<String> = Vec::new();
+                if let Some(d) = c.since {
+                    when.push(format!("自{}起持续", crate::session::days_to_date(d)));
+                }
+                if let Some(d) = c.latest {
+                    when.push(format!("最近{}", crate::session::days_to_date(d)));
+                }
                 let codes: Vec<&str> = c.codes.iter().map(String::as_str).collect();
-                format!("{}:{},最近{latest}({})", c.label, counts.join("、"), codes.join("/"))
+                format!("{}:{},{}({})", c.label, counts.join("、"), when.join(","), codes.join("/"))
             })
             .collect();
         let evidence: Vec<String> = cats
@@ -124,6 +138,8 @@ pub async fn register_per_person(ctx: &SessionContext, plan: &Plan) -> Result<u6
         );
         let order_col = datafusion::arrow::compute::cast(b.column_by_name("link_order").expect("selected"), &DataType::Int64)?;
         let event = b.column_by_name("event_on").expect("selected");
+        let ongoing = datafusion::arrow::compute::cast(b.column_by_name("ongoing").expect("selected"), &DataType::Boolean)?;
+        let ongoing = ongoing.as_boolean();
         let s = |a: &ArrayRef, i: usize| if a.is_valid(i) { a.as_string::<i32>().value(i).to_string() } else { String::new() };
         for i in 0..b.num_rows() {
             let k = s(&key, i);
@@ -140,7 +156,12 @@ pub async fn register_per_person(ctx: &SessionContext, plan: &Plan) -> Result<u6
             let entry = c.sources.entry(s(&src, i)).or_insert_with(|| (s(&src_label, i), 0));
             entry.1 += 1;
             if event.is_valid(i) {
-                c.latest = c.latest.max(event.as_primitive::<Date32Type>().value(i));
+                let d = event.as_primitive::<Date32Type>().value(i);
+                if ongoing.is_valid(i) && ongoing.value(i) {
+                    c.since = Some(c.since.map_or(d, |s| s.min(d)));
+                } else {
+                    c.latest = Some(c.latest.map_or(d, |l| l.max(d)));
+                }
             }
             c.codes.insert(s(&code, i));
             c.records.insert(s(&record, i));

@@ -93,7 +93,8 @@ fn a_second_night_reports_new_up_down_and_lifted_people_and_keeps_first_listed_o
         ]
     );
     // Tasks are due from the day the person entered their tier: person 2 became orange tonight
-    // (7 days), person 4 has been blue since 2026-11-01 (90 days).
+    // (7 days), person 4 has been blue since 2026-11-01 (90 days). Person 2's 民政 task, open
+    // since they were blue, stays that task: its date, and the earlier due date (orange's).
     let tasks = parquet_rows(
         &second.join("tasks.parquet"),
         &format!(
@@ -107,7 +108,7 @@ fn a_second_night_reports_new_up_down_and_lifted_people_and_keeps_first_listed_o
         tasks,
         vec![
             vec![pk(2), "公安".into(), "2026-11-21".into(), "2026-11-28".into(), "0".into()],
-            vec![pk(2), "民政".into(), "2026-11-21".into(), "2026-11-28".into(), "0".into()],
+            vec![pk(2), "民政".into(), "2026-11-01".into(), "2026-11-28".into(), "0".into()],
             vec![pk(4), "民政".into(), "2026-11-01".into(), "2027-01-30".into(), "0".into()],
         ]
     );

@@ -148,6 +148,9 @@ fn an_overdue_task_stays_lit_through_a_tier_decay_and_a_lifting_until_a_decision
             row(2, "民政", "-", "blue", "2026-12-07", "2027-03-07", "open", "0", lifted),
         ]
     );
+    // The list itself says by when: the earliest due date of the person's open tasks.
+    let due = parquet_rows(&out.join("2026-12-10/risk_list.parquet"), "SELECT person_key, tier, CAST(task_due_on AS VARCHAR) FROM t");
+    assert_eq!(due, vec![vec![pk(1), "blue".into(), "2026-12-08".into()]]);
     let xlsx = std::fs::read(out.join("2026-12-10/tasks.xlsx")).unwrap();
     let mut book: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(xlsx)).unwrap();
     use calamine::Reader;
@@ -282,6 +285,15 @@ fn the_tasks_workbook_filled_in_by_a_reviewer_is_read_back_as_decisions() {
     let quality: serde_json::Value = serde_json::from_slice(&std::fs::read(night2.join("quality.json")).unwrap()).unwrap();
     let d = &quality["decision_files"][0];
     assert_eq!((d["rows_read"].as_u64(), d["rows_accepted"].as_u64(), d["rows_quarantined"].as_u64()), (Some(2), Some(1), Some(1)));
+    // quality.xlsx shows the file and its quarantined row, as a reviewer's supervisor reads it.
+    let mut q: calamine::Xlsx<_> = calamine::open_workbook(night2.join("quality.xlsx")).unwrap();
+    let files = calamine::Reader::worksheet_range(&mut q, "复核决定文件").unwrap();
+    let row: Vec<String> = files.rows().nth(1).unwrap().iter().map(|c| c.to_string()).collect();
+    assert_eq!(row, ["review/tasks_2026-11-01.xlsx", "已接收", "", "2", "1", "1"]);
+    assert!(
+        files.rows().any(|r| r[0].to_string() == "review/tasks_2026-11-01.xlsx" && r[1].to_string() == line.to_string() && r[2].to_string() == "公安!decision"),
+        "the quarantined decision is listed"
+    );
     for f in files_under(&lake) {
         let bytes = std::fs::read(&f).unwrap();
         let needle = "约谈".as_bytes();

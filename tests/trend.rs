@@ -116,7 +116,7 @@ fn leadership_sees_no_count_below_five_and_no_total_that_reveals_one() {
             assert!(n == 0 || n >= 5, "{what}: {n} is shown");
             shown += 1;
         } else {
-            assert_eq!(v, "Suppressed", "{what}");
+            assert!(v == "Suppressed" || v == "Withheld", "{what}: {v}");
             suppressed += 1;
         }
     };
@@ -130,7 +130,7 @@ fn leadership_sees_no_count_below_five_and_no_total_that_reveals_one() {
     for t in view["townships"].as_array().unwrap() {
         check(&t["listed"], "township");
         check(&t["key_youth"], "township key youth");
-        if t["listed"] == "Suppressed" {
+        if t["listed"] == "Suppressed" || t["listed"] == "Withheld" {
             assert!(t["rate_per_1000"].is_null(), "a rate would give the count away");
         }
     }
@@ -148,7 +148,7 @@ fn leadership_sees_no_count_below_five_and_no_total_that_reveals_one() {
     // No month has exactly one hidden tier while its total is shown.
     let tiers = view["tiers"].as_array().unwrap();
     for m in 0..view["months"].as_array().unwrap().len() {
-        let hidden = tiers.iter().filter(|s| s["cells"][m] == "Suppressed").count();
+        let hidden = tiers.iter().filter(|s| s["cells"][m] == "Suppressed" || s["cells"][m] == "Withheld").count();
         let nonzero_hidden_alone = hidden == 1;
         assert!(!nonzero_hidden_alone, "month {m}: one hidden tier could be worked back from the total");
     }
@@ -325,7 +325,7 @@ fn the_tier_chart_hides_the_least_and_draws_hidden_tiers_at_their_true_total() {
         let counts = month_counts(&out.join("trend.parquet"), month);
         let get = |measure: &str, key: &str| counts.get(&(measure.to_string(), key.to_string())).copied().unwrap_or(0);
         let v = [get("tier", "red"), get("tier", "orange"), get("tier", "yellow"), get("tier", "blue"), get("listed", "all"), get("key_youth", "all")];
-        let tier_hidden: Vec<bool> = tiers.iter().map(|t| t["cells"][m] == "Suppressed").collect();
+        let tier_hidden: Vec<bool> = tiers.iter().map(|t| t["cells"][m] == "Suppressed" || t["cells"][m] == "Withheld").collect();
         // Where the listed and 重点 totals are shown, the month's table is all that constrains it
         // (the latest month's totals also add up over townships, genders and 留守).
         let listed_shown = view["tiers_hidden_total"][m].is_u64() || !tier_hidden.contains(&true);
@@ -534,4 +534,34 @@ fn five_nights_of_incremental_runs_equal_a_full_recomputation_each_night() {
 
     // Night 5: the model changes.
     night("2026-11-28", Some(&model));
+}
+
+/// Secondary suppression hid cells of 60 people that printed as "<5": a cell hidden only to
+/// protect another is marked "*" with a footnote that says so, and "<5" means fewer than 5.
+#[test]
+fn a_cell_hidden_to_protect_another_never_reads_below_five() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = small_county_run(tmp.path());
+    let view: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("leadership.json")).unwrap()).unwrap();
+    let months: Vec<String> = view["months"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_string()).collect();
+    let trend = out.join("trend.parquet");
+    let (mut small, mut withheld) = (0, 0);
+    for (group, measure) in [("tiers", "tier"), ("categories", "category")] {
+        for series in view[group].as_array().unwrap() {
+            let key = series["key"].as_str().unwrap();
+            for (m, c) in series["cells"].as_array().unwrap().iter().enumerate() {
+                let truth = month_counts(&trend, &months[m]).get(&(measure.to_string(), key.to_string())).copied().unwrap_or(0);
+                if c == "Suppressed" {
+                    assert!((1..5).contains(&truth), "{group} {key} {}: {truth} reads <5", months[m]);
+                    small += 1;
+                } else if c == "Withheld" {
+                    assert!(!(1..5).contains(&truth), "{group} {key} {}: a small cell of {truth} is marked as withheld", months[m]);
+                    withheld += 1;
+                }
+            }
+        }
+    }
+    assert!(small > 0 && withheld > 0, "the small county has both kinds ({small} small, {withheld} withheld)");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("为防止由合计推算出少于5人的数字而一并隐藏"), "the report says what * means");
 }

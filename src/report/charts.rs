@@ -460,7 +460,7 @@ fn spread(wanted: &[i32], gap: i32, lo: i32, hi: i32) -> Vec<i32> {
 }
 
 fn suppressed_note(view: &LeadershipView, what: &str) -> String {
-    format!("{what}表示该月少于{}人，数值已隐藏", view.threshold)
+    format!("{what}表示该月数值已隐藏：少于{}人，或为防止由合计推算而一并隐藏", view.threshold)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -473,7 +473,7 @@ fn tiers<DB: DrawingBackend>(c: &Canvas<DB>, view: &LeadershipView) -> Drawn<DB>
         subtitle: None,
         legend: view.tiers.iter().map(|s| (Key::Swatch(rgb(s.colour)), s.label.clone())).collect(),
         footnotes: {
-            let month_hidden = |i: usize| view.tiers.iter().any(|s| s.cells.get(i) == Some(&Cell::Suppressed));
+            let month_hidden = |i: usize| view.tiers.iter().any(|s| s.cells.get(i).is_some_and(|c| c.is_hidden()));
             let merged_any = (0..n).any(|i| month_hidden(i) && view.tiers_hidden_total.get(i).copied().flatten().is_some());
             let gap_any = (0..n).any(|i| month_hidden(i) && view.tiers_hidden_total.get(i).copied().flatten().is_none());
             let mut notes = Vec::new();
@@ -518,7 +518,7 @@ fn tiers<DB: DrawingBackend>(c: &Canvas<DB>, view: &LeadershipView) -> Drawn<DB>
             let colour = rgb(s.colour);
             let height = match s.cells.get(i) {
                 Some(Cell::Shown(v)) => *v as f64,
-                Some(Cell::Suppressed) => {
+                Some(Cell::Suppressed | Cell::Withheld) => {
                     // The merged band stands where its first hidden tier would.
                     match &mut band {
                         Some((_, hidden)) => hidden.push(s),
@@ -574,7 +574,7 @@ fn tiers<DB: DrawingBackend>(c: &Canvas<DB>, view: &LeadershipView) -> Drawn<DB>
 
 fn lines<DB: DrawingBackend>(c: &Canvas<DB>, view: &LeadershipView, title: &str, series: &[Series], bold: bool) -> Drawn<DB> {
     let n = view.months.len();
-    let any_hidden = series.iter().any(|s| s.cells.contains(&Cell::Suppressed));
+    let any_hidden = series.iter().any(|s| s.cells.iter().any(|c| c.is_hidden()));
     let frame = Frame {
         title: title.to_string(),
         subtitle: None,
@@ -601,7 +601,7 @@ fn lines<DB: DrawingBackend>(c: &Canvas<DB>, view: &LeadershipView, title: &str,
         for i in 0..n {
             match s.cells.get(i).copied().unwrap_or(Cell::Suppressed) {
                 Cell::Shown(v) => run.push((months.x(i), y(v))),
-                Cell::Suppressed => {
+                Cell::Suppressed | Cell::Withheld => {
                     if run.len() > 1 {
                         c.line(std::mem::take(&mut run), &colour, width)?;
                     }
@@ -615,7 +615,7 @@ fn lines<DB: DrawingBackend>(c: &Canvas<DB>, view: &LeadershipView, title: &str,
         for i in 0..n {
             match s.cells.get(i).copied().unwrap_or(Cell::Suppressed) {
                 Cell::Shown(v) => c.area.draw(&Circle::new((months.x(i), y(v)), dot, colour.filled()))?,
-                Cell::Suppressed => {
+                Cell::Suppressed | Cell::Withheld => {
                     let at = (months.x(i), b - 8);
                     c.area.draw(&Circle::new(at, 6, WHITE.filled()))?;
                     c.area.draw(&Circle::new(at, 6, colour.stroke_width(2)))?;
@@ -630,7 +630,7 @@ fn lines<DB: DrawingBackend>(c: &Canvas<DB>, view: &LeadershipView, title: &str,
             let cell = s.cells.get(n - 1).copied().unwrap_or(Cell::Suppressed);
             let at = match cell {
                 Cell::Shown(v) => y(v),
-                Cell::Suppressed => b - 8,
+                Cell::Suppressed | Cell::Withheld => b - 8,
             };
             (at, cell.text(view.threshold), rgb(s.colour))
         })
@@ -654,7 +654,7 @@ fn lines<DB: DrawingBackend>(c: &Canvas<DB>, view: &LeadershipView, title: &str,
 fn categories<DB: DrawingBackend>(c: &Canvas<DB>, view: &LeadershipView) -> Drawn<DB> {
     let series = &view.categories;
     let n = view.months.len();
-    let any_hidden = series.iter().any(|s| s.cells.contains(&Cell::Suppressed));
+    let any_hidden = series.iter().any(|s| s.cells.iter().any(|c| c.is_hidden()));
     let frame = Frame {
         title: format!("{}各类关键数据涉及人数（月末）", view.county),
         subtitle: Some("每个小图为一类，纵轴刻度各自不同（请看刻度读数，勿按高低比较各类）；右上角为最近一个月的人数".into()),
@@ -715,7 +715,7 @@ fn panel<DB: DrawingBackend>(c: &Canvas<DB>, view: &LeadershipView, s: &Series, 
     for i in 0..n {
         match s.cells.get(i).copied().unwrap_or(Cell::Suppressed) {
             Cell::Shown(v) => run.push((months.x(i), y(v as f64))),
-            Cell::Suppressed => {
+            Cell::Suppressed | Cell::Withheld => {
                 if run.len() > 1 {
                     c.line(std::mem::take(&mut run), &colour, 3)?;
                 }
@@ -730,7 +730,7 @@ fn panel<DB: DrawingBackend>(c: &Canvas<DB>, view: &LeadershipView, s: &Series, 
         match s.cells.get(i).copied().unwrap_or(Cell::Suppressed) {
             Cell::Shown(v) if i + 1 == n || n == 1 => c.area.draw(&Circle::new((months.x(i), y(v as f64)), 4, colour.filled()))?,
             Cell::Shown(_) => {}
-            Cell::Suppressed => {
+            Cell::Suppressed | Cell::Withheld => {
                 let at = (months.x(i), b - 6);
                 c.area.draw(&Circle::new(at, 5, WHITE.filled()))?;
                 c.area.draw(&Circle::new(at, 5, colour.stroke_width(2)))?;
@@ -745,7 +745,7 @@ fn panel<DB: DrawingBackend>(c: &Canvas<DB>, view: &LeadershipView, s: &Series, 
 
 fn township_label(row: &TownshipRow, threshold: u64) -> String {
     match (row.listed, row.rate_per_1000) {
-        (Cell::Suppressed, _) => Cell::Suppressed.text(threshold),
+        (Cell::Suppressed | Cell::Withheld, _) => row.listed.text(threshold),
         (Cell::Shown(n), Some(rate)) => format!("{rate:.1}（{n}人）"),
         (Cell::Shown(n), None) => format!("—（{n}人，无人口数）"),
     }
@@ -754,13 +754,17 @@ fn township_label(row: &TownshipRow, threshold: u64) -> String {
 fn townships<DB: DrawingBackend>(c: &Canvas<DB>, view: &LeadershipView) -> Drawn<DB> {
     let rows = &view.townships;
     let month = view.months.last().map(|m| month_label(*m)).unwrap_or_else(|| view.as_of.to_string());
-    let any_hidden = rows.iter().any(|r| r.listed == Cell::Suppressed);
+    let any_hidden = rows.iter().any(|r| r.listed.is_hidden());
     let frame = Frame {
         title: format!("{}各乡镇（街道）每千名未成年人中的名单人数（{month}）", view.county),
         subtitle: Some("条形长度为每千名未成年人中的名单人数，括号内为名单人数；按比率从高到低排列".into()),
         legend: vec![],
         footnotes: if any_hidden {
-            vec![format!("阴影表示名单人数少于{}人（数值与比率均已隐藏）", view.threshold)]
+            vec![format!(
+                "阴影表示名单人数已隐藏（数值与比率均不显示）：“<{t}”为少于{t}人，“{m}”为防止由合计推算而一并隐藏",
+                t = view.threshold,
+                m = crate::report::view::WITHHELD_MARK
+            )]
         } else {
             vec![]
         },
@@ -787,7 +791,7 @@ fn townships<DB: DrawingBackend>(c: &Canvas<DB>, view: &LeadershipView) -> Drawn
         let yc = t + (band * (i as f64 + 0.5)).round() as i32;
         c.text(&row.name, (l - 12, yc), LABEL_SIZE, &INK, HPos::Right, VPos::Center)?;
         let end = match (row.listed, row.rate_per_1000) {
-            (Cell::Suppressed, _) => {
+            (Cell::Suppressed | Cell::Withheld, _) => {
                 let end = l + 44;
                 c.hatched((l, yc - half), (end, yc + half), &HIDDEN)?;
                 end
@@ -850,10 +854,14 @@ fn cooccurrence<DB: DrawingBackend>(c: &Canvas<DB>, view: &LeadershipView) -> Dr
             cells[i * n + j] = Some(p.people);
         }
     }
-    let any_hidden = cells.contains(&Some(Cell::Suppressed));
+    let any_hidden = cells.iter().any(|c| c.is_some_and(|c| c.is_hidden()));
     let mut footnotes = vec!["对角线（灰色）为具有该类情形的人数；其余格为同时具有两类情形的人数，颜色越深人数越多".to_string()];
     if any_hidden {
-        footnotes.push(format!("阴影格表示少于{}人（数值已隐藏）", view.threshold));
+        footnotes.push(format!(
+            "阴影格表示数值已隐藏：“<{t}”为少于{t}人，“{m}”为防止由合计推算而一并隐藏",
+            t = view.threshold,
+            m = crate::report::view::WITHHELD_MARK
+        ));
     }
     let frame = Frame {
         title: format!("{}各类情形共现人数（{month}）", view.county),
@@ -896,9 +904,9 @@ fn cooccurrence<DB: DrawingBackend>(c: &Canvas<DB>, view: &LeadershipView) -> Dr
             let centre = (x0 + cell_w / 2, y0 + cell_h / 2);
             match cells[i * n + j] {
                 None => c.fill_rect(a, z, &HIDDEN_FILL)?,
-                Some(Cell::Suppressed) => {
+                Some(hidden @ (Cell::Suppressed | Cell::Withheld)) => {
                     c.hatched(a, z, &RGBColor(0xBD, 0xBD, 0xBD))?;
-                    let text = Cell::Suppressed.text(view.threshold);
+                    let text = hidden.text(view.threshold);
                     let w = c.text_width(&text, CELL_SIZE) / 2 + 6;
                     c.fill_rect((centre.0 - w, centre.1 - 12), (centre.0 + w, centre.1 + 12), &WHITE)?;
                     c.text(&text, centre, CELL_SIZE, &MUTED, HPos::Center, VPos::Center)?;

@@ -209,7 +209,7 @@ fn task_table(out: &mut String, view: &LeadershipView) -> std::fmt::Result {
          <th class=\"num\">已办结</th><th class=\"num\">逾期（亮灯）</th></tr></thead>\n<tbody>\n",
     );
     for t in &view.tasks {
-        let lit = matches!(t.overdue, Cell::Shown(n) if n > 0) || t.overdue == Cell::Suppressed;
+        let lit = matches!(t.overdue, Cell::Shown(n) if n > 0) || t.overdue.is_hidden();
         writeln!(
             out,
             "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num{}\">{}</td></tr>",
@@ -371,8 +371,9 @@ fn footer(out: &mut String, view: &LeadershipView) -> std::fmt::Result {
     let t = view.threshold;
     write!(
         out,
-        "<div class=\"endnotes\">\n<p class=\"footnote\">注：少于{t}人的数据不予显示（“&lt;{t}”），以防识别到个人。</p>\n\
+        "<div class=\"endnotes\">\n<p class=\"footnote\">注：少于{t}人的数据不予显示（“&lt;{t}”），以防识别到个人。{}</p>\n\
          <footer>{CLASSIFIED} · 模型版本 {} · 运行清单哈希 <code>{}</code> · 由护苗 humiao 于基准日 {} 生成；同一数据重新生成，内容不变</footer>\n</div>\n",
+        if view.any_withheld() { esc(&crate::report::view::withheld_note(t)) } else { String::new() },
         esc(&view.model_version),
         esc(&view.run_hash),
         view.as_of
@@ -383,7 +384,7 @@ fn footer(out: &mut String, view: &LeadershipView) -> std::fmt::Result {
 fn count(cell: Cell, threshold: u64) -> String {
     match cell {
         Cell::Shown(n) => thousands(n),
-        Cell::Suppressed => cell.text(threshold),
+        Cell::Suppressed | Cell::Withheld => cell.text(threshold),
     }
 }
 

@@ -241,7 +241,12 @@ pub fn build_view(input: &ViewInput) -> LeadershipView {
         (TodayIx { listed: today_listed, key: today_key, tiers: today_tiers, collision: today_collision }, today_new, today_lifted);
 
     let hidden = suppress(&a.values, &a.groups, input.threshold);
-    let cell = |ix: Ix| if hidden[ix] { Cell::Suppressed } else { Cell::Shown(a.values[ix]) };
+    let small = |v: u64| v > 0 && v < input.threshold;
+    let cell = |ix: Ix| match (hidden[ix], small(a.values[ix])) {
+        (false, _) => Cell::Shown(a.values[ix]),
+        (true, true) => Cell::Suppressed,
+        (true, false) => Cell::Withheld,
+    };
     let cells = |v: &[Ix]| v.iter().map(|&ix| cell(ix)).collect::<Vec<_>>();
     let rate = |count: Ix, population: u64| match (cell(count), population) {
         (Cell::Shown(n), p) if p > 0 => Some(n as f64 * 1000.0 / p as f64),

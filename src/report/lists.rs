@@ -122,13 +122,14 @@ const fn lit_col(header: &'static str, source: &'static str, kind: Kind) -> Colu
 /// schools (`schools.csv`); without it, [`RISK_COLUMNS_NO_SCHOOL`].
 const RISK_COLUMNS: &[Column] = &RISK_ALL;
 
-const RISK_ALL: [Column; 22] = [
+const RISK_ALL: [Column; 23] = [
     col("排名", "rank", Kind::Int),
     col("人员编号", "person_key", Kind::Text),
     col("等级", "tier_label", Kind::Tier("tier")),
     col("评分", "score", Kind::Score),
     col("等级规则", "tier_rule_label", Kind::Text),
     col("复核频次", "cadence", Kind::Text),
+    col("任务期限", "task_due_on", Kind::Date),
     col("干预级别", "intervention_label", Kind::Text),
     col("风险类别", "category_labels", Kind::Text),
     col("来源部门", "departments", Kind::Text),
@@ -148,7 +149,7 @@ const RISK_ALL: [Column; 22] = [
 ];
 
 /// [`RISK_COLUMNS`] without 学校: a county without `schools.csv` gets the list it always had.
-const RISK_COLUMNS_NO_SCHOOL: &[Column] = &without_source::<22, 21>(RISK_ALL, "school_name");
+const RISK_COLUMNS_NO_SCHOOL: &[Column] = &without_source::<23, 22>(RISK_ALL, "school_name");
 
 const fn same_str(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
@@ -195,6 +196,7 @@ const RISK_COLUMN_NOTES: &[(&str, &str)] = &[
     ("score", "同一等级内的排序依据：各风险类别的严重程度按时间衰减加权求和，碰撞命中另加分"),
     ("tier_rule_label", "使本人列入该等级的那条规则（每个等级列出的规则中第一条成立的）"),
     ("cadence", "该等级的复核、走访频次"),
+    ("task_due_on", "本人未办结的包保任务中最早的办结期限（均已办结时为空）；各单位的任务、逾期亮灯和复核决定见 tasks.xlsx"),
     (
         "intervention_label",
         "干预级别：涉罪、严重不良、一般不良为针对行为的三级干预；未见上述行为、因受侵害、监护与生活困境或心理困境列入的为保护救助；其余为无",
@@ -1039,6 +1041,7 @@ mod tests {
             ("intervention_label", strs(&[Some("严重不良"), Some("严重不良"), Some("无")])),
             ("tier_rule_label", strs(&[Some("红：严重不良行为 + 事实无人抚养或孤儿"), Some("橙：严重不良行为"), Some("蓝：1类风险（不良行为）")])),
             ("cadence", strs(&[Some("立即"), Some("每周"), Some("每季度")])),
+            ("task_due_on", days(&[Some("2026-11-24"), None, Some("2027-01-10")])),
             ("categories", strs(&[Some("C2,C6"), Some("C2"), Some("C1")])),
             ("category_labels", strs(&[Some("严重不良行为,监护与生活困境"), Some("严重不良行为"), Some("一般不良行为")])),
             ("n_categories", ints(&[Some(2), Some(1), Some(1)])),
@@ -1175,10 +1178,11 @@ mod tests {
         assert_eq!(first[3].as_f64(), Some(9.87654));
         assert_eq!(first[4], s("红：严重不良行为 + 事实无人抚养或孤儿"));
         assert_eq!(first[5], s("立即"));
-        assert_eq!(first[9], s("是"));
-        assert_eq!(first[14], Data::Empty, "a NULL school code is an empty cell");
-        assert!(first[15].as_string().unwrap().contains("监护与生活困境"));
-        assert_eq!(first[19].as_date(), Some(day("2026-11-23")), "dates are Excel dates");
+        assert_eq!(first[6].as_date(), Some(day("2026-11-24")), "the earliest due date of the open tasks");
+        assert_eq!(first[10], s("是"));
+        assert_eq!(first[15], Data::Empty, "a NULL school code is an empty cell");
+        assert!(first[16].as_string().unwrap().contains("监护与生活困境"));
+        assert_eq!(first[20].as_date(), Some(day("2026-11-23")), "dates are Excel dates");
 
         let yellow = book.worksheet_range("黄色预警").unwrap();
         assert_eq!(yellow.height(), 1, "an empty tier has just its header");
@@ -1209,13 +1213,13 @@ mod tests {
         assert_eq!(text.matches('\n').count(), 4, "a header and three rows");
         assert_eq!(text.matches("\r\n").count(), 4, "every line ends in CRLF");
         let first = text.split("\r\n").nth(1).unwrap();
-        assert!(first.starts_with("1,p-aaa,红,9.877,红：严重不良行为 + 事实无人抚养或孤儿,立即,严重不良,"), "{first}");
+        assert!(first.starts_with("1,p-aaa,红,9.877,红：严重不良行为 + 事实无人抚养或孤儿,立即,2026-11-24,严重不良,"), "{first}");
         assert!(first.contains(",是,"));
         assert!(first.contains(",城关镇,,\"严重不良行为"), "a NULL school code is an empty field: {first}");
         assert!(first.contains("\"C2: police_incidents/P01, police_incidents/P07; C6: civil_status/CS9\""));
         assert!(first.ends_with(",新增,2026-11-23,0"));
         let third = text.split("\r\n").nth(3).unwrap();
-        assert!(third.starts_with("3,p-ccc,蓝,,蓝：1类风险（不良行为）,每季度,无,"), "a NULL score is an empty field: {third}");
+        assert!(third.starts_with("3,p-ccc,蓝,,蓝：1类风险（不良行为）,每季度,2027-01-10,无,"), "a NULL score is an empty field: {third}");
 
         let again = dir.path().join("again.csv");
         let (risk, changes, tasks) = ([risk()], [changes()], [tasks()]);

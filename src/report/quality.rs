@@ -53,6 +53,9 @@ pub struct QualityReport {
     pub decision_files: Vec<crate::review::DecisionFile>,
     #[serde(skip)]
     pub quarantined_rows: Vec<QuarantinedRow>,
+    /// The quarantined rows of the decision files (their sheet and column, e.g. `公安!decision`).
+    #[serde(skip)]
+    pub decision_rows: Vec<QuarantinedRow>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -187,7 +190,8 @@ impl QualityReport {
             pending_after_run,
             totals: Totals::default(),
             decision_files,
-            quarantined_rows: quarantined_rows(ctx, &day).await?,
+            quarantined_rows: quarantined_rows(ctx, &day, false).await?,
+            decision_rows: quarantined_rows(ctx, &day, true).await?,
         };
         report.compute_totals();
         report.totals.files_rejected += report.decision_files.iter().filter(|f| f.status == "rejected").count() as u64;
@@ -264,6 +268,56 @@ impl QualityReport {
             self.as_of, self.run_id, self.relinked_from_earlier_runs, self.pending_after_run
         ))?;
 
+        // Reviewers' decision files (inbox/review/): rows read = accepted + quarantined.
+        let decisions = book.add_worksheet().set_name("复核决定文件")?;
+        for (c, h) in ["文件", "状态", "说明", "读取行数", "接收", "隔离"].iter().enumerate() {
+            decisions.write_with_format(0, c as u16, *h, &head)?;
+        }
+        for (i, d) in self.decision_files.iter().enumerate() {
+            let r = (i + 1) as u32;
+            let status = match d.status.as_str() {
+                "accepted" => "已接收",
+                "duplicate_file" => "重复文件（已读过）",
+                _ => "已拒收",
+            };
+            let detail = d.detail.as_deref().map(file_reason_label).unwrap_or_default();
+            decisions.write(r, 0, &d.file)?;
+            if d.status == "rejected" {
+                decisions.write_with_format(r, 1, status, &bad)?;
+            } else {
+                decisions.write(r, 1, status)?;
+            }
+            decisions.write_with_format(r, 2, detail.as_str(), &wrap)?;
+            for (c, n) in [d.rows_read, d.rows_accepted, d.rows_quarantined].iter().enumerate() {
+                decisions.write(r, 3 + c as u16, *n as f64)?;
+            }
+        }
+        let note_row = (self.decision_files.len() + 2) as u32;
+        decisions.write(note_row, 0, if self.decision_files.is_empty() {
+            "本日没有复核决定文件。"
+        } else {
+            "每个文件：读取行数 = 接收 + 隔离。被隔离的行如下（字段前为任务表的工作表名）。"
+        })?;
+        let first = note_row + 2;
+        if !self.decision_rows.is_empty() {
+            for (c, h) in ["文件", "行号", "字段", "原因", "原因代码"].iter().enumerate() {
+                decisions.write_with_format(first, c as u16, *h, &head)?;
+            }
+        }
+        for (i, q) in self.decision_rows.iter().enumerate() {
+            let r = first + 1 + i as u32;
+            decisions.write(r, 0, &q.file)?;
+            decisions.write(r, 1, q.line as f64)?;
+            decisions.write(r, 2, &q.column)?;
+            decisions.write(r, 3, reason_label(&q.reason))?;
+            decisions.write(r, 4, &q.reason)?;
+        }
+        decisions.set_freeze_panes(1, 0)?;
+        decisions.set_repeat_rows(0, 0)?;
+        decisions.set_column_width(0, 46)?;
+        decisions.set_column_width(1, 18)?;
+        decisions.set_column_width(2, DETAIL_WIDTH)?;
+
         let rows = book.add_worksheet().set_name("隔离明细")?;
         for (c, h) in ["文件", "行号", "字段", "原因", "原因代码", "记录编号"].iter().enumerate() {
             rows.write_with_format(0, c as u16, *h, &head)?;
@@ -294,8 +348,8 @@ impl QualityReport {
 }
 
 /// Every row quarantined from the files ingested for `day` (`quality_rows.sql`).
-async fn quarantined_rows(ctx: &SessionContext, day: &str) -> Result<Vec<QuarantinedRow>> {
-    let sql = ROWS_SQL.replace("{as_of}", day).replace("{decisions}", crate::review::TABLE);
+async fn quarantined_rows(ctx: &SessionContext, day: &str, of_decisions: bool) -> Result<Vec<QuarantinedRow>> {
+    let sql = ROWS_SQL.replace("{as_of}", day).replace("{decisions}", crate::review::TABLE).replace("{of_decisions}", &of_decisions.to_string());
     let mut out = Vec::new();
     for b in ctx.sql(&sql).await?.collect().await? {
         let text = |i: usize| datafusion::arrow::compute::cast(b.column(i), &DataType::Utf8);

@@ -10,26 +10,44 @@ use serde::Serialize;
 pub enum Cell {
     /// Shown as is.
     Shown(u64),
-    /// Hidden: shown as "<5" (the threshold), drawn as a hatched or empty bar, with a footnote.
+    /// Hidden because it is small (1 to threshold − 1): shown as "<5", drawn as a hatched or empty
+    /// bar, with a footnote.
     Suppressed,
+    /// Hidden although it is not small, so that no total gives a small one away (secondary
+    /// suppression): shown as "*", with a footnote saying so — never as "<5".
+    Withheld,
 }
 
 impl Cell {
-    /// The number to draw, or None when suppressed.
+    /// The number to draw, or None when hidden.
     pub fn value(self) -> Option<u64> {
         match self {
             Cell::Shown(n) => Some(n),
-            Cell::Suppressed => None,
+            Cell::Suppressed | Cell::Withheld => None,
         }
     }
 
-    /// The text to print: the number, or "<5" for threshold 5.
+    /// Whether the cell is hidden, for either reason.
+    pub fn is_hidden(self) -> bool {
+        !matches!(self, Cell::Shown(_))
+    }
+
+    /// The text to print: the number, "<5" for threshold 5, or "*".
     pub fn text(self, threshold: u64) -> String {
         match self {
             Cell::Shown(n) => n.to_string(),
             Cell::Suppressed => format!("<{threshold}"),
+            Cell::Withheld => WITHHELD_MARK.to_string(),
         }
     }
+}
+
+/// How a withheld cell prints.
+pub const WITHHELD_MARK: &str = "*";
+
+/// The footnote of a withheld cell, in Chinese.
+pub fn withheld_note(threshold: u64) -> String {
+    format!("“{WITHHELD_MARK}”为不少于{threshold}人（或为0）的数字，为防止由合计推算出少于{threshold}人的数字而一并隐藏")
 }
 
 /// One line (or stacked band) of a chart over the months.
@@ -161,4 +179,17 @@ pub struct LeadershipView {
     pub quality: QualitySummary,
     /// The run's manifest hash (SHA-256 of the manifest without its output list).
     pub run_hash: String,
+}
+
+impl LeadershipView {
+    /// Whether any cell leadership sees is withheld (hidden only to protect another).
+    pub fn any_withheld(&self) -> bool {
+        let series = [&self.tiers, &self.categories, &self.collisions_and_key_youth, &self.new_and_lifted];
+        series.iter().flat_map(|s| s.iter()).flat_map(|s| s.cells.iter()).chain(self.headlines.iter().map(|h| &h.now))
+            .chain(self.townships.iter().flat_map(|t| [&t.listed, &t.key_youth]))
+            .chain(self.pairs.iter().map(|p| &p.people))
+            .chain(self.fairness.iter().flat_map(|f| [&f.population, &f.listed]))
+            .chain(self.tasks.iter().flat_map(|t| [&t.tasks, &t.closed, &t.overdue]))
+            .any(|c| *c == Cell::Withheld)
+    }
 }

@@ -52,7 +52,7 @@ pub const TASK_COLUMNS: [&str; 17] = [
 ];
 
 /// The columns of `risk_list.parquet`, in order (the list plan has a few more for history).
-pub const RISK_COLUMNS: [&str; 32] = [
+pub const RISK_COLUMNS: [&str; 33] = [
     "rank",
     "person_key",
     "tier",
@@ -63,6 +63,7 @@ pub const RISK_COLUMNS: [&str; 32] = [
     "tier_rule",
     "tier_rule_label",
     "cadence",
+    "task_due_on",
     "categories",
     "category_labels",
     "n_categories",
@@ -345,7 +346,6 @@ pub async fn score(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
     reasons::register_per_person(ctx, plan).await?;
     let n = materialise(ctx, "listed_full", &list_sql).await?;
     counts.insert("persons_listed".into(), n);
-    let risk = collect(ctx, &format!("SELECT {} FROM listed_full ORDER BY rank", RISK_COLUMNS.join(", "))).await?;
     for (tier, n) in count_by(ctx, "SELECT tier, count(*) FROM listed_full GROUP BY tier").await? {
         counts.insert(format!("listed_{tier}"), n);
     }
@@ -390,6 +390,19 @@ pub async fn score(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
         .replace("{adult_born_on}", &date_lit(adult_born_on));
     materialise(ctx, "task_state", &task_sql).await?;
     let tasks = collect(ctx, &format!("SELECT {} FROM task_state ORDER BY unit_order, unit, rank NULLS LAST, person_key", TASK_COLUMNS.join(", "))).await?;
+    // The list says by when: the earliest due date of the person's open tasks.
+    let risk = collect(
+        ctx,
+        &format!(
+            "SELECT {} FROM (
+               SELECT l.*, t.task_due_on FROM listed_full l
+               LEFT JOIN (SELECT person_key AS task_person, min(due_on) AS task_due_on FROM task_state
+                          WHERE status = 'open' GROUP BY person_key) t ON t.task_person = l.person_key
+             ) ORDER BY rank",
+            RISK_COLUMNS.join(", ")
+        ),
+    )
+    .await?;
     register_batches(ctx, "task_rows", tasks[0].schema(), tasks.clone())?;
     counts.insert("tasks".into(), rows(&tasks));
     let mut task_counts: Vec<TaskCount> =

@@ -390,6 +390,7 @@ fn finish(
             run_hash,
             task_counts: &scored.task_counts,
             today: &today,
+            generated_at: format!("{} {}", chrono::Utc::now().with_timezone(&plan.time_zone).format("%Y-%m-%d %H:%M"), plan.time_zone),
         });
         // The numbers leadership sees, suppressed, for machines and audits.
         let path = dir.join("leadership.json");

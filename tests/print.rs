@@ -228,7 +228,10 @@ fn the_report_prints_on_a4_without_splitting_tables_and_is_marked_and_dated() {
 
     let body = &html[html.find("<body>").unwrap()..];
     assert!(body.contains("<p class=\"classified\">内部资料 注意保密</p>"), "the marking is on top of the page");
-    assert!(body.contains(&format!("生成日期 {AS_OF}")), "the report says when it was made");
+    let at = body.split("生成时间 ").nth(1).expect("the report says when it was made");
+    let made = chrono::NaiveDate::parse_from_str(&at[..10], "%Y-%m-%d").expect("a date");
+    let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    assert!((today - made).num_days().abs() <= 1 && at[..40].contains("Asia/Shanghai"), "made today, in the county's time: {}", &at[..40]);
 }
 
 /// A colour's family: its hue band, brown (dark orange), pink (pale red) or grey.

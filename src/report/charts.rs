@@ -1060,6 +1060,7 @@ mod tests {
             tasks: vec![],
             quality: QualitySummary::default(),
             run_hash: "0".repeat(64),
+            generated_at: "2026-11-24 02:31 Asia/Shanghai".into(),
         }
     }
 

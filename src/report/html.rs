@@ -114,7 +114,7 @@ fn header(out: &mut String, view: &LeadershipView, title: &str) -> std::fmt::Res
     // The date the report was made is the as-of date: a run writes the report of its as-of date
     // (today, for the nightly run), and a rerun with the same data must give the same bytes, so
     // the wall clock is not printed.
-    write!(out, "<span class=\"sep\">·</span>生成日期 {}</p>\n</header>\n", view.as_of)?;
+    write!(out, "<span class=\"sep\">·</span>生成时间 {}</p>\n</header>\n", esc(&view.generated_at))?;
     Ok(())
 }
 
@@ -372,11 +372,11 @@ fn footer(out: &mut String, view: &LeadershipView) -> std::fmt::Result {
     write!(
         out,
         "<div class=\"endnotes\">\n<p class=\"footnote\">注：少于{t}人的数据不予显示（“&lt;{t}”），以防识别到个人。{}</p>\n\
-         <footer>{CLASSIFIED} · 模型版本 {} · 运行清单哈希 <code>{}</code> · 由护苗 humiao 于基准日 {} 生成；同一数据重新生成，内容不变</footer>\n</div>\n",
+         <footer>{CLASSIFIED} · 模型版本 {} · 运行清单哈希 <code>{}</code> · 由护苗 humiao 于 {} 生成；同一数据重新生成，名单逐字节相同</footer>\n</div>\n",
         if view.any_withheld() { esc(&crate::report::view::withheld_note(t)) } else { String::new() },
         esc(&view.model_version),
         esc(&view.run_hash),
-        view.as_of
+        esc(&view.generated_at)
     )
 }
 
@@ -671,6 +671,7 @@ mod tests {
                 rejected_files: vec![("education/2026-11-24.csv".into(), "缺少必需列 student_id".into())],
             },
             run_hash: "3f5a0c9e1b7d2468ace0f13579bdf02468ace13579bdf02468ace13579bdf024".into(),
+            generated_at: "2026-11-24 02:31 Asia/Shanghai".into(),
         }
     }
 

@@ -27,6 +27,8 @@ pub struct ViewInput<'a> {
     pub task_counts: &'a [crate::score::TaskCount],
     /// The list of the as-of date, counted: the headline cards show these, so they equal the list.
     pub today: &'a Today,
+    /// When the report is made, in the county's time zone.
+    pub generated_at: String,
 }
 
 /// The as-of date's list in numbers (from the scoring's counts).
@@ -316,12 +318,12 @@ pub fn build_view(input: &ViewInput) -> LeadershipView {
         headlines.push(headline("红色预警", today_ix.tiers[red], &tier_ix[red]));
     }
     headlines.push(headline("碰撞命中", today_ix.collision, &collision_ix));
-    let since = match input.today.previous_as_of {
-        Some(d) => format!("较上次运行（{d}）"),
-        None => "首次运行：名单上的人都是新增".to_string(),
+    let (new_note, lifted_note) = match input.today.previous_as_of {
+        Some(d) => (format!("较上次运行（{d}）"), format!("较上次运行（{d}）")),
+        None => ("首次运行：名单上的人都是新增".to_string(), "首次运行：没有上次的名单".to_string()),
     };
-    headlines.push(Headline { label: "新增".into(), now: cell(today_new), change: None, note: since.clone(), compared: false });
-    headlines.push(Headline { label: "解除".into(), now: cell(today_lifted), change: None, note: since, compared: false });
+    headlines.push(Headline { label: "新增".into(), now: cell(today_new), change: None, note: new_note, compared: false });
+    headlines.push(Headline { label: "解除".into(), now: cell(today_lifted), change: None, note: lifted_note, compared: false });
 
     let mut townships: Vec<TownshipRow> = towns
         .iter()
@@ -402,6 +404,7 @@ pub fn build_view(input: &ViewInput) -> LeadershipView {
         tasks,
         quality,
         run_hash: input.run_hash.clone(),
+        generated_at: input.generated_at.clone(),
     }
 }
 

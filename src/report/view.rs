@@ -179,6 +179,8 @@ pub struct LeadershipView {
     pub quality: QualitySummary,
     /// The run's manifest hash (SHA-256 of the manifest without its output list).
     pub run_hash: String,
+    /// When the report was made, in the county's time zone ("2026-12-02 08:36 Asia/Shanghai").
+    pub generated_at: String,
 }
 
 impl LeadershipView {

@@ -105,6 +105,11 @@ impl Arena {
 /// A view cell before suppression: an index into the arena.
 type Ix = usize;
 
+/// Of one date's tier cells (in the model's tier order), those of the 重点青少年 tiers.
+fn key_youth_cells(model: &Model, tiers: &[Ix]) -> Vec<Ix> {
+    model.tiers.iter().zip(tiers).filter(|(tier, _)| model.trend.key_youth_tiers.contains(&tier.name)).map(|(_, &ix)| ix).collect()
+}
+
 /// The as-of date's cells.
 struct TodayIx {
     listed: Ix,
@@ -132,14 +137,7 @@ pub fn build_view(input: &ViewInput) -> LeadershipView {
         let key = a.cell(t.get(m, "key_youth", "all"));
         let tiers: Vec<Ix> = model.tiers.iter().map(|tier| a.cell(t.get(m, "tier", &tier.name))).collect();
         a.group(tiers.clone(), Some(listed));
-        let key_members: Vec<Ix> = model
-            .tiers
-            .iter()
-            .zip(&tiers)
-            .filter(|(tier, _)| model.trend.key_youth_tiers.contains(&tier.name))
-            .map(|(_, &ix)| ix)
-            .collect();
-        a.group(key_members, Some(key));
+        a.group(key_youth_cells(model, &tiers), Some(key));
         for (i, ix) in tiers.into_iter().enumerate() {
             tier_ix[i].push(ix);
         }
@@ -227,13 +225,7 @@ pub fn build_view(input: &ViewInput) -> LeadershipView {
     let today_tiers: Vec<Ix> = model.tiers.iter().map(|tier| a.cell(today.tiers.get(&tier.name).copied().unwrap_or(0))).collect();
     let today_listed = a.cell(today.listed);
     a.group(today_tiers.clone(), Some(today_listed));
-    let key_tiers: Vec<Ix> = model
-        .tiers
-        .iter()
-        .zip(&today_tiers)
-        .filter(|(tier, _)| model.trend.key_youth_tiers.contains(&tier.name))
-        .map(|(_, &ix)| ix)
-        .collect();
+    let key_tiers = key_youth_cells(model, &today_tiers);
     let today_key = a.cell(key_tiers.iter().map(|&ix| a.values[ix]).sum());
     a.group(key_tiers, Some(today_key));
     let today_collision = a.cell(today.collision);

@@ -3,13 +3,11 @@
 //! nor blank), log no console message and fetch nothing over the network. Chromium is a test
 //! dependency: `.ci/run` installs it, and without it these tests fail rather than pass unseen.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use humiao::pseudo::DEMO_KEY;
 
 /// The browser window: wider than the report's 1000 px page, tall enough for the top of it.

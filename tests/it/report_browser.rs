@@ -42,7 +42,7 @@ fn the_leadership_report_of_a_run_renders_in_chromium_without_errors() {
 }
 
 /// The same checks on any report, for a look at one by hand:
-/// `HUMIAO_REPORT_HTML=/path/to/report.html cargo test --test report_browser -- --ignored --nocapture`.
+/// `HUMIAO_REPORT_HTML=/path/to/report.html cargo test --test it report_browser:: -- --ignored --nocapture`.
 #[test]
 #[ignore = "manual: set HUMIAO_REPORT_HTML to a report.html"]
 fn a_given_report_renders_in_chromium_without_errors() {

@@ -1273,11 +1273,13 @@ mod tests {
         assert_eq!(ValueAxis::new(0.0, 5.0, true).ticks().last().map(|t| t.1.clone()), Some("1".into()));
     }
 
-    /// Writes the charts of the sample view to `$HUMIAO_CHARTS_PREVIEW` for a person to look at.
+    /// Writes the charts of the sample view to `$HUMIAO_CHARTS_PREVIEW` for a person to look at:
+    /// `HUMIAO_CHARTS_PREVIEW=/some/dir cargo test --lib preview_when_asked -- --ignored`. It
+    /// checks nothing, so it is not part of the suite.
     #[test]
+    #[ignore = "manual: set HUMIAO_CHARTS_PREVIEW to a folder"]
     fn preview_when_asked() {
-        if let Some(dir) = std::env::var_os("HUMIAO_CHARTS_PREVIEW") {
-            write_charts(Path::new(&dir), &sample_view()).expect("charts");
-        }
+        let dir = std::env::var_os("HUMIAO_CHARTS_PREVIEW").expect("set HUMIAO_CHARTS_PREVIEW to the folder to write the charts to");
+        write_charts(Path::new(&dir), &sample_view()).expect("charts");
     }
 }

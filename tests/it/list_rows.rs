@@ -5,15 +5,13 @@
 //! from the reference folder's `schools.csv` when there is one. Each check is made in
 //! risk_list.xlsx, and the same values in risk_list.csv and risk_list.parquet.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::path::Path;
 use std::sync::OnceLock;
 
 use calamine::{Data, Reader, Xlsx};
-use common::*;
+use crate::common::*;
 use humiao::pseudo::DEMO_KEY;
 
 const ENROLLMENT: &str = "person_key,birth_date,gender,township_code,record_id,school_code,status,status_on";

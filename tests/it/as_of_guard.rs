@@ -2,11 +2,9 @@
 //! before the lake changes, a run dated before the latest run does not purge, and rows
 //! quarantined as `future_date` by a mistyped early date are retried once the date is right.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use humiao::pseudo::DEMO_KEY;
 
 /// Every file under `dir` with its bytes (empty when `dir` does not exist).

@@ -1,9 +1,7 @@
 //! What changed between two scored runs (新增, 升级, 降级, 解除), how long people have been listed,
 //! and the tasks' due dates, over two nights on one lake.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use humiao::pseudo::DEMO_KEY;
 
 #[test]

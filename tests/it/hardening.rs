@@ -1,11 +1,9 @@
 //! Bad input never costs data or leaks an identity (issue 10): each test is one reproducible case
 //! of a hostile or careless department, named after the fault it pins.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use humiao::pseudo::{DEMO_KEY, Pseudonymiser, id_check_char};
 
 /// A valid 身份证号 for youth `n` (born 2010-01-01, area 431102).

@@ -1,10 +1,8 @@
 //! Ingest, end to end: synthetic extracts (clean and dirty) through the binary into the lake.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::*;
+use crate::common::*;
 use humiao::pseudo::{DEMO_KEY, Pseudonymiser};
 
 fn synth(dir: &std::path::Path, youths: usize, dirty: f64) {

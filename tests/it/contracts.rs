@@ -1,9 +1,7 @@
 //! Each quarantine reason, row by row, from hand-written extracts; and a new department added
 //! by configuration alone.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use humiao::pseudo::{DEMO_KEY, Pseudonymiser};
 
 const POLICE_HEADER: &str = "person_key,id_number,name_hash,birth_date,gender,township_code,record_id,occurred_on,role,behaviour_code,disposition";

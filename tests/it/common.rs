@@ -292,3 +292,38 @@ pub fn id_shaped(bytes: &[u8]) -> Vec<String> {
     }
     out
 }
+
+/// The raw-id leak scans (`ingest::no_raw_id_number_is_written_anywhere`,
+/// `model_e2e`'s outputs) pass only if `id_shaped` finds nothing they look for, so first this shows
+/// it does find a 身份证号 planted in bytes like theirs: UTF-8 text, CSV, GB18030 (whose digits are
+/// the same single bytes as in UTF-8), a longer run of digits, a lower-case check letter; and
+/// flags nothing in ordinary text without an 18-character run. The scans read raw bytes and
+/// decoded Parquet and XLSX values, all UTF-8; humiao writes nothing in UTF-16, which
+/// `id_shaped` would not see (its digits are two bytes each).
+#[test]
+fn id_shaped_finds_a_planted_id_number() {
+    let id = "110105201001011232"; // a valid one: its check digit matches the first 17
+    let x_id = "11010520100101103X";
+    let found = |bytes: &[u8], want: &str| {
+        let candidates = id_shaped(bytes);
+        assert!(candidates.iter().any(|c| c == want), "id_shaped misses the planted id in {:?}: {candidates:?}", String::from_utf8_lossy(bytes));
+    };
+    found(id.as_bytes(), id);
+    found(format!("身份证号{id}，住址城关镇").as_bytes(), id);
+    found(format!("record_id,id_number,occurred_on\nP01,{id},2026-11-24\n").as_bytes(), id);
+    found(format!("\u{feff}{id}\r\n").as_bytes(), id);
+    found(format!("序号9{id}7").as_bytes(), id);
+    found(format!("证件{}号", x_id.to_lowercase()).as_bytes(), x_id);
+    found(format!("证件{x_id}").as_bytes(), x_id);
+    let gb = encoding_rs::GB18030.encode(&format!("姓名：张三，身份证号：{id}。")).0.into_owned();
+    assert!(std::str::from_utf8(&gb).is_err(), "the GB18030 bytes are not also UTF-8");
+    found(&gb, id);
+    let gb = encoding_rs::GB18030.encode(&format!("身份证号{}", x_id.to_lowercase())).0.into_owned();
+    found(&gb, x_id);
+
+    let ordinary = "数据截至 2026-11-24 08:00，红色预警 12 人，电话 13800138000，时间 20261124080000，\
+                    编号 12345678901234567 与 12345678901234567Y，合计 1234567890123456 条";
+    assert_eq!(id_shaped(ordinary.as_bytes()), Vec::<String>::new(), "id_shaped flags ordinary text");
+    let gb = encoding_rs::GB18030.encode(ordinary).0.into_owned();
+    assert_eq!(id_shaped(&gb), Vec::<String>::new(), "id_shaped flags ordinary text in GB18030");
+}

@@ -6,12 +6,10 @@
 //! - nothing of the clean inbox is lost: every record of a run on an untouched lake is in the
 //!   lake with the same content, and where the records agree the risk lists are byte-identical.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use humiao::pseudo::DEMO_KEY;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

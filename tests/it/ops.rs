@@ -2,12 +2,10 @@
 //! audit log's verification (a changed, cut, emptied or re-chained log; a purge by a killed
 //! run), and the scheduler.
 
-mod common;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use humiao::ops::audit::{AUDIT_FILE, AuditLog, HEAD_FILE};
 use humiao::ops::key_fingerprint::FINGERPRINT_FILE;
 use humiao::ops::lock::LOCK_FILE;

@@ -1,11 +1,9 @@
 //! The day's quality report survives a rerun (issue 10, point 3): it is rebuilt from the lake and
 //! covers every file ingested for its as-of date, however many runs that took.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 
 /// `quality.json` of `dir`'s outputs, without the fields that name the run that wrote it.
 fn report(dir: &Path) -> serde_json::Value {

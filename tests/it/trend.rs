@@ -1,11 +1,9 @@
 //! The trend: month-end evaluations agree with `humiao score --as-of <month end>`, and what
 //! leadership sees is suppressed on the counts themselves.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::*;
+use crate::common::*;
 use humiao::pseudo::DEMO_KEY;
 
 /// (measure, key) → people of `month` in a trend.parquet.

@@ -1,9 +1,7 @@
 //! Reviewers' decisions round trip: a decision file closes tasks, overdue tasks are lit, 排除
 //! keeps a person off the list until a new signal arrives, bad rows are quarantined.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use humiao::pseudo::DEMO_KEY;
 
 #[test]

@@ -3,12 +3,10 @@
 //! changes the list and is named in it, and no raw 身份证号 reaches the list or the tasks. A broken
 //! model file stops a run before the lake changes.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use humiao::pseudo::DEMO_KEY;
 
 const YOUTHS: &str = "2000";

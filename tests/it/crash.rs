@@ -2,11 +2,9 @@
 //! previous outputs intact, and the rerun's list is byte-identical to that of a run that was
 //! never interrupted.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use humiao::pseudo::DEMO_KEY;
 
 /// `humiao run` on `dir` as of `as_of`, killed at `kill_at` if given. Returns the exit code

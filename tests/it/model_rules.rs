@@ -5,12 +5,10 @@
 //! person keys and record ids) and one `humiao run`; every person's row of risk_list.parquet is
 //! then checked, and a failure names its case.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Datelike, Duration, NaiveDate};
-use common::*;
+use crate::common::*;
 use humiao::pseudo::DEMO_KEY;
 
 /// Files of the shared inbox (`inbox/<source>/<table>_<anything>.csv`).

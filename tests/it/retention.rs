@@ -1,9 +1,7 @@
 //! Forgetting at 18: people past 18 are never listed, and once past the grace period no byte
 //! of them remains anywhere in the lake.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use humiao::pseudo::{DEMO_KEY, Pseudonymiser};
 
 const POLICE: &str = "person_key,name_hash,birth_date,gender,township_code,record_id,occurred_on,role,behaviour_code,disposition";

@@ -4,15 +4,13 @@
 //! the report carries its print rules and its marking, no chart gives two series one colour
 //! family, and why a file was rejected reads in Chinese in quality.xlsx and in the report.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use calamine::{Data, Reader, open_workbook_auto};
-use common::*;
+use crate::common::*;
 
 /// The demo run, made once for all the tests of this file: its output folder.
 fn demo() -> &'static Path {
@@ -189,7 +187,7 @@ fn a_row_with_wrapped_text_is_as_tall_as_its_lines() {
     assert!(wrap, "the reasons are wrapped");
 
     // quality.xlsx: the rejected files' long explanations.
-    let parts = crate::parts(&out.join("quality.xlsx"));
+    let parts = self::parts(&out.join("quality.xlsx"));
     let (_, xml) = sheets(&parts).into_iter().find(|(n, _)| n == "文件核对").unwrap();
     let heights = row_heights(&xml);
     let mut book = open_workbook_auto(out.join("quality.xlsx")).unwrap();

@@ -3,13 +3,11 @@
 //! codes in `--help` and the README, the summary counted against the minors of the lake, and
 //! `humiao inbox set-aside` for a rejected file.
 
-mod common;
-
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::*;
+use crate::common::*;
 use humiao::cli::EXIT_CODES;
 use humiao::pseudo::DEMO_KEY;
 

@@ -3,13 +3,11 @@
 //! nor blank), log no console message and fetch nothing over the network. Chromium is a test
 //! dependency: `.ci/run` installs it, and without it these tests fail rather than pass unseen.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use humiao::pseudo::DEMO_KEY;
 
 /// The browser window: wider than the report's 1000 px page, tall enough for the top of it.
@@ -44,7 +42,7 @@ fn the_leadership_report_of_a_run_renders_in_chromium_without_errors() {
 }
 
 /// The same checks on any report, for a look at one by hand:
-/// `HUMIAO_REPORT_HTML=/path/to/report.html cargo test --test report_browser -- --ignored --nocapture`.
+/// `HUMIAO_REPORT_HTML=/path/to/report.html cargo test --test it report_browser:: -- --ignored --nocapture`.
 #[test]
 #[ignore = "manual: set HUMIAO_REPORT_HTML to a report.html"]
 fn a_given_report_renders_in_chromium_without_errors() {

@@ -20,4 +20,5 @@ pub mod review;
 pub mod runner;
 pub mod score;
 pub mod session;
+pub mod sql;
 pub mod synth;

@@ -6,7 +6,7 @@ use chrono::{Months, NaiveDate};
 use datafusion::prelude::SessionContext;
 
 use crate::error::Result;
-use crate::ingest::validate::lit;
+use crate::sql::lit;
 use crate::lake::{self, Lake};
 
 /// The latest birth date whose owner is purged on `as_of`: 18 years + `grace_days` before it.

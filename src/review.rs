@@ -19,7 +19,7 @@ use datafusion::prelude::SessionContext;
 
 use crate::config::{Plan, sha256_hex};
 use crate::error::{Error, Result};
-use crate::ingest::validate::lit;
+use crate::sql::lit;
 use crate::lake::{self, Lake};
 
 /// The folder of the inbox reviewers' files go into.
@@ -152,7 +152,7 @@ pub async fn ingest(ctx: &SessionContext, plan: &Plan, lake: &Lake, run_id: &str
     let Ok(entries) = std::fs::read_dir(&folder) else { return Ok(Vec::new()) };
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
     paths.sort();
-    let known = lake::collect_strings(ctx, &format!("SELECT sha256 FROM files WHERE table_name = {}", lit(TABLE))).await?;
+    let known = crate::sql::collect_strings(ctx, &format!("SELECT sha256 FROM files WHERE table_name = {}", lit(TABLE))).await?;
     let units = crate::score::unit_order(plan);
     let decisions: Vec<String> = plan.codebook.section("review.decision").map(|s| s.keys().cloned().collect()).unwrap_or_default();
     let mut reports = Vec::new();

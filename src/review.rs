@@ -194,7 +194,7 @@ pub async fn ingest(ctx: &SessionContext, plan: &Plan, lake: &Lake, run_id: &str
         let _ = ctx.deregister_table("review_raw");
         ctx.register_table("review_raw", Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?))?;
         let list = |v: &[String]| v.iter().map(|x| lit(x)).collect::<Vec<_>>().join(", ");
-        let a = format!("DATE '{}'", plan.as_of);
+        let a = crate::sql::date(plan.as_of);
         let checked = format!(
             "SELECT *, CASE
                  WHEN person_key IS NULL THEN 'missing_field' WHEN unit IS NULL THEN 'missing_field'

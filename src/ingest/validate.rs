@@ -89,7 +89,7 @@ impl FileQuery<'_> {
         let c = self.contract;
         let book = self.codebook;
         let x = |e: &str| expand(e, book, c);
-        let as_of = format!("DATE {}", lit(&self.as_of.format("%Y-%m-%d").to_string()));
+        let as_of = crate::sql::date(self.as_of);
 
         // 1. raw: trimmed text, empty as NULL.
         let mut raw_cols =

@@ -17,7 +17,7 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 use crate::error::Result;
 use crate::lake::{self, Lake};
-use crate::sql::{Keep, Template, lit, materialise_into};
+use crate::sql::{Keep, Template, count, lit, materialise_into};
 
 const LINK_SQL: &str = include_str!("link.sql");
 const VERSION_SQL: &str = include_str!("version.sql");
@@ -194,11 +194,19 @@ pub async fn write_lake(ctx: &SessionContext, lake: &Lake, run_id: &str) -> Resu
 /// The rows still waiting in `pending` for their person or their date (`waiting.sql`); `ctx`
 /// has the lake registered.
 pub async fn waiting(ctx: &SessionContext) -> Result<u64> {
-    use datafusion::arrow::array::AsArray;
-    let batches = ctx.sql(WAITING_SQL).await?.collect().await?;
-    Ok(batches
-        .first()
-        .filter(|b| b.num_rows() > 0)
-        .map(|b| b.column(0).as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(0) as u64)
-        .unwrap_or(0))
+    count(ctx, WAITING_SQL).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_resolve_templates_are_filled_whole() {
+        // `render` fails on a placeholder left unfilled or a value no longer used.
+        let link = link_sql(NaiveDate::from_ymd_opt(2026, 11, 24).unwrap()).unwrap();
+        assert!(link.contains("p.future_on <= DATE '2026-11-24'"), "{link}");
+        let version = version_sql().unwrap();
+        assert!(version.contains("CAST(-2 AS BIGINT) AS file_order") && !version.contains("{null_cols}"), "{version}");
+    }
 }

@@ -6,8 +6,8 @@ use chrono::{Months, NaiveDate};
 use datafusion::prelude::SessionContext;
 
 use crate::error::Result;
-use crate::sql::lit;
 use crate::lake::{self, Lake};
+use crate::sql::lit;
 
 /// The latest birth date whose owner is purged on `as_of`: 18 years + `grace_days` before it.
 pub fn purge_cutoff(as_of: NaiveDate, max_age_years: u32, grace_days: u32) -> NaiveDate {

@@ -19,8 +19,8 @@ use datafusion::prelude::SessionContext;
 
 use crate::config::{Plan, sha256_hex};
 use crate::error::{Error, Result};
-use crate::sql::lit;
 use crate::lake::{self, Lake};
+use crate::sql::lit;
 
 /// The folder of the inbox reviewers' files go into.
 pub const REVIEW_FOLDER: &str = "review";

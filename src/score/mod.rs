@@ -15,9 +15,9 @@ use datafusion::prelude::SessionContext;
 
 use crate::config::Plan;
 use crate::error::Result;
-use crate::sql::{self, Template, collect, count_by, lit, materialise, register_batches, register_values, rows, split_statements};
 use crate::lake::{self, Lake};
 use crate::model::Model;
+use crate::sql::{self, Template, collect, count_by, lit, materialise, register_batches, register_values, rows, split_statements};
 
 pub mod check;
 mod reasons;

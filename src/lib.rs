@@ -3,6 +3,7 @@
 //! Data flows one way: [`ingest`] (inbox files → validated, pseudonymised records) →
 //! [`link`] (one person per youth, one version per record) → [`lake`] (Delta tables) →
 //! [`model`] + [`score`] (the collision model as of a date) → [`report`]. The [`runner`] passes a run through the stages.
+//! Every stage writes and runs its SQL with [`sql`] (literals, the checked template fill, readers).
 
 pub mod cli;
 pub mod config;
@@ -20,4 +21,5 @@ pub mod review;
 pub mod runner;
 pub mod score;
 pub mod session;
+pub mod sql;
 pub mod synth;

@@ -6,8 +6,8 @@ use chrono::{Months, NaiveDate};
 use datafusion::prelude::SessionContext;
 
 use crate::error::Result;
-use crate::ingest::validate::lit;
 use crate::lake::{self, Lake};
+use crate::sql::lit;
 
 /// The latest birth date whose owner is purged on `as_of`: 18 years + `grace_days` before it.
 pub fn purge_cutoff(as_of: NaiveDate, max_age_years: u32, grace_days: u32) -> NaiveDate {
@@ -20,7 +20,7 @@ pub fn purge_cutoff(as_of: NaiveDate, max_age_years: u32, grace_days: u32) -> Na
 /// score and task history), then vacuums the lake. Returns (persons purged, files removed). `ctx` has
 /// the lake registered.
 pub async fn purge(ctx: &SessionContext, lake: &Lake, cutoff: NaiveDate) -> Result<(u64, u64)> {
-    let c = format!("DATE '{cutoff}'");
+    let c = crate::sql::date(cutoff);
     let keys = ctx
         .sql(&format!(
             "SELECT DISTINCT person_key FROM (

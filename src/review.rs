@@ -19,8 +19,8 @@ use datafusion::prelude::SessionContext;
 
 use crate::config::{Plan, sha256_hex};
 use crate::error::{Error, Result};
-use crate::ingest::validate::lit;
 use crate::lake::{self, Lake};
+use crate::sql::lit;
 
 /// The folder of the inbox reviewers' files go into.
 pub const REVIEW_FOLDER: &str = "review";
@@ -152,7 +152,7 @@ pub async fn ingest(ctx: &SessionContext, plan: &Plan, lake: &Lake, run_id: &str
     let Ok(entries) = std::fs::read_dir(&folder) else { return Ok(Vec::new()) };
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
     paths.sort();
-    let known = lake::collect_strings(ctx, &format!("SELECT sha256 FROM files WHERE table_name = {}", lit(TABLE))).await?;
+    let known = crate::sql::collect_strings(ctx, &format!("SELECT sha256 FROM files WHERE table_name = {}", lit(TABLE))).await?;
     let units = crate::score::unit_order(plan);
     let decisions: Vec<String> = plan.codebook.section("review.decision").map(|s| s.keys().cloned().collect()).unwrap_or_default();
     let mut reports = Vec::new();
@@ -194,7 +194,7 @@ pub async fn ingest(ctx: &SessionContext, plan: &Plan, lake: &Lake, run_id: &str
         let _ = ctx.deregister_table("review_raw");
         ctx.register_table("review_raw", Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?))?;
         let list = |v: &[String]| v.iter().map(|x| lit(x)).collect::<Vec<_>>().join(", ");
-        let a = format!("DATE '{}'", plan.as_of);
+        let a = crate::sql::date(plan.as_of);
         let checked = format!(
             "SELECT *, CASE
                  WHEN person_key IS NULL THEN 'missing_field' WHEN unit IS NULL THEN 'missing_field'

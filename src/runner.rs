@@ -423,7 +423,7 @@ pub fn checkpoint(name: &str) {
 
 /// The latest as-of date of a committed run (`runs` registered in `ctx`), if any.
 async fn latest_as_of(ctx: &SessionContext) -> Result<Option<chrono::NaiveDate>> {
-    let latest = lake::collect_strings(ctx, "SELECT max(as_of) FROM runs").await?;
+    let latest = crate::sql::collect_strings(ctx, "SELECT max(as_of) FROM runs").await?;
     Ok(latest.first().and_then(|d| crate::session::parse_iso_date(d)))
 }
 
@@ -439,7 +439,7 @@ async fn commit_run(
     (files_ingested, rows_read, rows_relinked): (u64, u64, u64),
     audit: &AuditLog,
 ) -> Result<()> {
-    use crate::ingest::validate::lit;
+    use crate::sql::lit;
     let finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let (audit_seq, audit_hash) = match audit.last()? {
         Some((seq, hash)) => (seq.to_string(), lit(&hash)),
@@ -517,7 +517,7 @@ async fn ingest_in(
     checkpoint("ingest_staged");
     let stage = Stage::start("link and version records", None);
     crate::link::resolve(ctx, &staging, scratch, plan.as_of).await?;
-    stage.finish(count(ctx, "SELECT count(*) FROM resolved").await?);
+    stage.finish(crate::sql::count(ctx, "SELECT count(*) FROM resolved").await?);
 
     // Per-file accounting, from the staged problems and the resolved statuses.
     let counts = ctx
@@ -574,7 +574,7 @@ async fn ingest_in(
         })
         .collect();
     if !remembered.is_empty() {
-        use crate::ingest::validate::lit;
+        use crate::sql::lit;
         let opt = |v: Option<&str>| v.map(lit).unwrap_or_else(|| "CAST(NULL AS VARCHAR)".into());
         let values: Vec<String> = remembered
             .iter()
@@ -613,7 +613,7 @@ async fn ingest_in(
             .await?;
         lake.append(ctx, lake::FILES, df).await?;
     }
-    let relinked = count(ctx, "SELECT count(*) FROM resolved WHERE from_pending = 1 AND status <> 'quarantined'").await?;
+    let relinked = crate::sql::count(ctx, "SELECT count(*) FROM resolved WHERE from_pending = 1 AND status <> 'quarantined'").await?;
     // This run's share, for the terminal and the audit log.
     let mut this_run = Totals::of(&reports);
     lake.register_all(ctx).await?;
@@ -636,11 +636,11 @@ async fn ingest_in(
 
 /// How many committed runs of `as_of` ingested a file (`files` and `runs` registered in `ctx`).
 async fn report_runs(ctx: &SessionContext, as_of: chrono::NaiveDate) -> Result<u64> {
-    count(
+    crate::sql::count(
         ctx,
         &format!(
             "SELECT count(DISTINCT f.run_id) FROM files f JOIN runs r ON f.run_id = r.run_id WHERE r.as_of = {}",
-            crate::ingest::validate::lit(&as_of.to_string())
+            crate::sql::lit(&as_of.to_string())
         ),
     )
     .await
@@ -709,15 +709,6 @@ fn clean_debris(parent: &std::path::Path, name: &str) -> Result<()> {
         }
     }
     Ok(())
-}
-
-async fn count(ctx: &SessionContext, sql: &str) -> Result<u64> {
-    let batches = ctx.sql(sql).await?.collect().await?;
-    Ok(batches
-        .first()
-        .filter(|b| b.num_rows() > 0)
-        .map(|b| b.column(0).as_primitive::<Int64Type>().value(0) as u64)
-        .unwrap_or(0))
 }
 
 async fn known_files(ctx: &SessionContext) -> Result<IngestedFiles> {

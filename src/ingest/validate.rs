@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 
 use crate::config::{Codebook, ColumnType, TableContract};
 use crate::error::{Error, Result};
+use crate::sql::lit;
 
 /// Quarantine reasons, in the order they are tested (the first that applies is the row's).
 /// `future_date` comes last of the row checks: such a row is otherwise valid, waits in the lake's
@@ -31,11 +32,6 @@ pub const REASONS: [&str; 16] = [
     "unlinkable",
     "ambiguous_link",
 ];
-
-/// A SQL string literal.
-pub fn lit(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
 
 fn ident(s: &str) -> String {
     format!("\"{s}\"")
@@ -93,7 +89,7 @@ impl FileQuery<'_> {
         let c = self.contract;
         let book = self.codebook;
         let x = |e: &str| expand(e, book, c);
-        let as_of = format!("DATE {}", lit(&self.as_of.format("%Y-%m-%d").to_string()));
+        let as_of = crate::sql::date(self.as_of);
 
         // 1. raw: trimmed text, empty as NULL.
         let mut raw_cols =

@@ -34,6 +34,7 @@ use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
 
 use crate::error::{Error, Result};
+use crate::sql::{collect_strings, lit};
 
 pub const SIGNALS: &str = "signals";
 pub const PERSONS: &str = "persons";
@@ -468,7 +469,7 @@ impl Lake {
                 continue;
             }
             tracing::warn!(table, runs = ?stray, "removing rows left by a run that did not finish");
-            let list = stray.iter().map(|r| crate::ingest::validate::lit(r)).collect::<Vec<_>>().join(", ");
+            let list = stray.iter().map(|r| lit(r)).collect::<Vec<_>>().join(", ");
             t.delete()
                 .with_predicate(format!("run_id IN ({list})"))
                 .with_session_state(Arc::new(ctx.state()))
@@ -511,21 +512,4 @@ fn conform(df: DataFrame, schema: &Schema) -> Result<DataFrame> {
         .map(|f| cast(col(format!("\"{}\"", f.name())), f.data_type().clone()).alias(f.name()))
         .collect();
     Ok(df.select(exprs)?)
-}
-
-/// Runs a query returning one text column.
-pub async fn collect_strings(ctx: &SessionContext, sql: &str) -> Result<Vec<String>> {
-    use datafusion::arrow::array::{Array, AsArray};
-    let batches = ctx.sql(sql).await?.collect().await?;
-    let mut out = Vec::new();
-    for b in batches {
-        let col = datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)?;
-        let col = col.as_string::<i32>();
-        for i in 0..col.len() {
-            if col.is_valid(i) {
-                out.push(col.value(i).to_string());
-            }
-        }
-    }
-    Ok(out)
 }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::config::{Codebook, RecordKind, TableContract, sha256_hex};
 use crate::error::{Error, Result};
-use crate::ingest::validate::lit;
+use crate::sql::{Template, lit};
 
 const ACTIVE_SQL: &str = include_str!("active.sql");
 const SCORED_SQL: &str = include_str!("scored.sql");
@@ -256,7 +256,7 @@ impl Model {
 
     /// `active.sql`: two statements (`signal_spans`, then `active`: one row per signal active on
     /// a date of `model_asof`), separated by a line of `;;`.
-    pub fn active_sql(&self) -> String {
+    pub fn active_sql(&self) -> Result<String> {
         let mut hi = String::from("CASE");
         let mut ago_zero = String::from("CASE");
         for r in &self.active {
@@ -278,10 +278,11 @@ impl Model {
         }
         hi.push_str("\n    END");
         ago_zero.push_str("\n    ELSE false END");
-        ACTIVE_SQL
-            .replace("{state_tables}", &self.state_tables_list())
-            .replace("{hi_case}", &hi)
-            .replace("{ago_zero_case}", &ago_zero)
+        Template::new("active.sql", ACTIVE_SQL)
+            .set("state_tables", self.state_tables_list())
+            .set("hi_case", hi)
+            .set("ago_zero_case", ago_zero)
+            .render()
     }
 
     fn state_tables_list(&self) -> String {
@@ -293,7 +294,7 @@ impl Model {
 
     /// `scored.sql`: one row per person and date with facts, tier, intervention and score
     /// (tier NULL: not listed).
-    pub fn scored_sql(&self) -> String {
+    pub fn scored_sql(&self) -> Result<String> {
         let cat_flags: Vec<String> =
             self.categories.iter().map(|c| format!("bool_or(category = {}) AS {}", lit(c), c.to_lowercase())).collect();
         let source_flags: Vec<String> = self
@@ -345,19 +346,20 @@ impl Model {
             })
             .collect();
         score_terms.push(format!("CASE WHEN collision THEN {:?} ELSE 0.0 END", self.score.collision_bonus));
-        SCORED_SQL
-            .replace("{category_flags}", &cat_flags.join(",\n    "))
-            .replace("{category_scores}", &cat_scores.join(",\n    "))
-            .replace("{left_behind}", &self.trend.left_behind)
-            .replace("{source_flags}", &if source_flags.is_empty() { "0 AS no_sources".to_string() } else { source_flags.join(",\n    ") })
-            .replace("{n_categories}", &n_categories.join(" + "))
-            .replace("{n_departments}", &if n_departments.is_empty() { "0".to_string() } else { n_departments.join(" + ") })
-            .replace("{facts}", &if facts.is_empty() { String::new() } else { format!(",\n    {}", facts.join(",\n    ")) })
-            .replace("{min_departments}", &self.collision_min_departments.to_string())
-            .replace("{tier_case}", &tier)
-            .replace("{intervention_case}", &intervention)
-            .replace("{score_expr}", &score_terms.join("\n      + "))
-            .replace("{max_age}", &self.max_age_years.to_string())
+        Template::new("scored.sql", SCORED_SQL)
+            .set("category_flags", cat_flags.join(",\n    "))
+            .set("category_scores", cat_scores.join(",\n    "))
+            .set("left_behind", &self.trend.left_behind)
+            .set("source_flags", if source_flags.is_empty() { "0 AS no_sources".to_string() } else { source_flags.join(",\n    ") })
+            .set("n_categories", n_categories.join(" + "))
+            .set("n_departments", if n_departments.is_empty() { "0".to_string() } else { n_departments.join(" + ") })
+            .set("facts", if facts.is_empty() { String::new() } else { format!(",\n    {}", facts.join(",\n    ")) })
+            .set("min_departments", self.collision_min_departments.to_string())
+            .set("tier_case", tier)
+            .set("intervention_case", intervention)
+            .set("score_expr", score_terms.join("\n      + "))
+            .set("max_age", self.max_age_years.to_string())
+            .render()
     }
 
     /// The number (1, 2, …, counted over every tier's rules in order) of the first tier rule
@@ -545,11 +547,11 @@ mod tests {
         let m = Model::load(Path::new("models/collision.toml"), &plan.codebook, &plan.tables).unwrap();
         assert_eq!(m.tiers.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["red", "orange", "yellow", "blue"]);
         assert_eq!(m.categories.len(), 7);
-        let active = m.active_sql();
+        let active = m.active_sql().unwrap();
         assert!(active.contains("WHEN c.category = 'C1' THEN c.ev + 179"), "{active}");
         assert!(active.contains("c.code IN ('RL') THEN c.ev + 365"), "{active}");
         assert!(active.contains("WHEN c.category = 'C7' AND c.record_kind = 'state' THEN least(coalesce(c.nx - 1, 2147483647), c.ev + 179)"), "{active}");
-        let scored = m.scored_sql();
+        let scored = m.scored_sql().unwrap();
         assert!(scored.contains("c3_custodial"), "{scored}");
         assert!(!scored.contains('{'), "a placeholder was left: {scored}");
     }

@@ -57,8 +57,8 @@ pub async fn set_aside(plan: &Plan, file: &Path) -> Result<SetAside> {
     // Read into the lake (or remembered as a copy of a file that was): not a rejected file.
     let ctx = crate::session::new_session(None)?;
     crate::lake::Lake::new(&plan.lake)?.register_all(&ctx).await?;
-    let lit = crate::ingest::validate::lit;
-    let known = crate::lake::collect_strings(
+    let lit = crate::sql::lit;
+    let known = crate::sql::collect_strings(
         &ctx,
         &format!("SELECT status FROM files WHERE file = {} AND sha256 = {} ORDER BY status", lit(&rel), lit(&sha)),
     )

@@ -22,6 +22,7 @@ use crate::ingest::read::{Encoding, Format as FileFormat};
 use crate::ingest::{FileReport, FileStatus};
 use crate::report::lists;
 use crate::review::DecisionFile;
+use crate::sql::Template;
 
 const FILES_SQL: &str = include_str!("quality_files.sql");
 const ROWS_SQL: &str = include_str!("quality_rows.sql");
@@ -110,7 +111,8 @@ impl QualityReport {
         let mut files: Vec<FileReport> = Vec::new();
         let mut decision_files: Vec<DecisionFile> = Vec::new();
         let mut last: Option<(String, String)> = None;
-        for b in ctx.sql(&FILES_SQL.replace("{as_of}", &day)).await?.collect().await? {
+        let files_sql = Template::new("quality_files.sql", FILES_SQL).set("as_of", &day).render()?;
+        for b in ctx.sql(&files_sql).await?.collect().await? {
             let text = |i: usize| datafusion::arrow::compute::cast(b.column(i), &DataType::Utf8);
             let int = |i: usize| datafusion::arrow::compute::cast(b.column(i), &DataType::Int64);
             let (run, file, table, status, format, encoding, sha, of) = (text(0)?, text(1)?, text(2)?, text(3)?, text(4)?, text(5)?, text(6)?, text(7)?);
@@ -349,7 +351,11 @@ impl QualityReport {
 
 /// Every row quarantined from the files ingested for `day` (`quality_rows.sql`).
 async fn quarantined_rows(ctx: &SessionContext, day: &str, of_decisions: bool) -> Result<Vec<QuarantinedRow>> {
-    let sql = ROWS_SQL.replace("{as_of}", day).replace("{decisions}", crate::review::TABLE).replace("{of_decisions}", &of_decisions.to_string());
+    let sql = Template::new("quality_rows.sql", ROWS_SQL)
+        .set("as_of", day)
+        .set("decisions", crate::review::TABLE)
+        .set("of_decisions", of_decisions.to_string())
+        .render()?;
     let mut out = Vec::new();
     for b in ctx.sql(&sql).await?.collect().await? {
         let text = |i: usize| datafusion::arrow::compute::cast(b.column(i), &DataType::Utf8);

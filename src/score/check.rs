@@ -13,7 +13,8 @@ use crate::error::{Error, Result};
 use crate::lake;
 use crate::model::Model;
 
-use super::{PERSON_SQL, split_statements};
+use super::PERSON_SQL;
+use crate::sql::split_statements;
 
 /// Plans the model's SQL in a throw-away session; `Err(Error::Config)` names the first fact or
 /// rule that does not plan (or is not a condition where one is needed).
@@ -30,7 +31,7 @@ pub async fn check(model: &Model) -> Result<()> {
     register_empty(&ctx, "model_asof", Arc::new(dates))?;
     let bad = |what: &str, e: Error| Error::config(&model.path, format!("{what}: {}", short(&e)));
 
-    let active = model.active_sql();
+    let active = model.active_sql()?;
     let (spans, active_on_dates) = split_statements(&active);
     let (person_spans, person_asof) = split_statements(PERSON_SQL);
     for (name, sql) in [("signal_spans", spans), ("person_spans", person_spans), ("active", active_on_dates), ("person_asof", person_asof)] {
@@ -50,7 +51,7 @@ pub async fn check(model: &Model) -> Result<()> {
     bare.tiers.iter_mut().for_each(|t| t.when = vec!["false".into()]);
     bare.interventions.iter_mut().for_each(|i| i.when = "false".into());
     let judged = ctx
-        .sql(&bare.scored_sql())
+        .sql(&bare.scored_sql()?)
         .await
         .and_then(|df| df.drop_columns(&["tier", "intervention", "score"]))
         .map_err(|e| bad("the generated SQL of `scored` (the facts together)", e.into()))?;
@@ -65,7 +66,7 @@ pub async fn check(model: &Model) -> Result<()> {
         let what = format!("intervention `{}` (`{}`)", r.name, r.when);
         plan(&ctx, &format!("SELECT ({}) FROM judged", r.when), Some(&DataType::Boolean)).await.map_err(|e| bad(&what, e))?;
     }
-    plan(&ctx, &model.scored_sql(), None).await.map_err(|e| bad("the generated SQL of `scored`", e))?;
+    plan(&ctx, &model.scored_sql()?, None).await.map_err(|e| bad("the generated SQL of `scored`", e))?;
     Ok(())
 }
 

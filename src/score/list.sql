@@ -29,7 +29,7 @@ SELECT
   r.intervention,
   coalesce(il.label, '无') AS intervention_label,
   CAST(tr.rule_in_tier AS BIGINT) AS tier_rule,
-  tl.label || '：' || replace(tr.label, '{categories}', replace(pp.category_labels, ',', '、')) AS tier_rule_label,
+  tl.label || '：' || replace(tr.label, '{{categories}}', replace(pp.category_labels, ',', '、')) AS tier_rule_label,
   tl.cadence,
   pp.categories,
   pp.category_labels,

@@ -7,19 +7,17 @@
 //! next run learns what changed and how long each person has been listed.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::NaiveDate;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
 use crate::config::Plan;
 use crate::error::Result;
-use crate::ingest::validate::lit;
 use crate::lake::{self, Lake};
 use crate::model::Model;
+use crate::sql::{self, Template, collect, count_by, lit, materialise, register_batches, register_values, rows, split_statements};
 
 pub mod check;
 mod reasons;
@@ -114,65 +112,6 @@ pub struct TaskCount {
     pub tasks: u64,
     pub closed: u64,
     pub overdue: u64,
-}
-
-fn date_lit(d: NaiveDate) -> String {
-    format!("DATE '{d}'")
-}
-
-fn rows(batches: &[RecordBatch]) -> u64 {
-    batches.iter().map(|b| b.num_rows() as u64).sum()
-}
-
-/// Registers `batches` (or an empty table of `schema`) as `name`.
-pub(crate) fn register_batches(ctx: &SessionContext, name: &str, schema: datafusion::arrow::datatypes::SchemaRef, batches: Vec<RecordBatch>) -> Result<()> {
-    let _ = ctx.deregister_table(name);
-    ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
-    Ok(())
-}
-
-/// Runs `sql` and collects its rows; an empty result is one empty batch, so its schema is kept.
-pub(crate) async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
-    let df = ctx.sql(sql).await?;
-    let schema = Arc::new(df.schema().as_arrow().clone());
-    let mut batches: Vec<RecordBatch> = df.collect().await?.into_iter().filter(|b| b.num_rows() > 0).collect();
-    if batches.is_empty() {
-        batches.push(RecordBatch::new_empty(schema));
-    }
-    Ok(batches)
-}
-
-/// Runs `sql`, keeps its result in memory and registers it as `name`; returns its row count.
-pub(crate) async fn materialise(ctx: &SessionContext, name: &str, sql: &str) -> Result<u64> {
-    let t = std::time::Instant::now();
-    if std::env::var("HUMIAO_EXPLAIN").is_ok_and(|v| v == name) {
-        let plan = ctx.sql(&format!("EXPLAIN ANALYZE {sql}")).await?.collect().await?;
-        eprintln!("{}", datafusion::arrow::util::pretty::pretty_format_batches(&plan)?);
-    }
-    let df = ctx.sql(sql).await?;
-    let schema = Arc::new(df.schema().as_arrow().clone());
-    let batches = df.collect().await?;
-    let n = rows(&batches);
-    // The batches' own schema (nullability may differ from the plan's).
-    let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
-    let parts = batches.len();
-    register_batches(ctx, name, schema, batches)?;
-    tracing::debug!(table = name, rows = n, batches = parts, seconds = t.elapsed().as_secs_f64(), "materialised");
-    Ok(n)
-}
-
-/// A small reference table from SQL literals: `cols` names, each row already rendered.
-pub async fn register_values(ctx: &SessionContext, name: &str, cols: &[&str], rows: &[Vec<String>]) -> Result<()> {
-    let select: Vec<String> = cols.iter().enumerate().map(|(i, c)| format!("column{} AS {c}", i + 1)).collect();
-    let sql = if rows.is_empty() {
-        let nulls: Vec<String> = cols.iter().map(|c| format!("CAST(NULL AS VARCHAR) AS {c}")).collect();
-        format!("SELECT {} WHERE false", nulls.join(", "))
-    } else {
-        let values: Vec<String> = rows.iter().map(|r| format!("({})", r.join(", "))).collect();
-        format!("SELECT {} FROM (VALUES {})", select.join(", "), values.join(", "))
-    };
-    materialise(ctx, name, &sql).await?;
-    Ok(())
 }
 
 /// The model's reference tables: labels of codes, sources, categories, units, tiers, genders,
@@ -286,7 +225,7 @@ pub async fn register_dates_from(ctx: &SessionContext, dates: &[NaiveDate], firs
         .iter()
         .enumerate()
         .map(|(i, d)| {
-            vec![date_lit(*d), crate::session::date_to_days(*d).to_string(), format!("CAST({} AS BIGINT)", first + i)]
+            vec![sql::date(*d), crate::session::date_to_days(*d).to_string(), format!("CAST({} AS BIGINT)", first + i)]
         })
         .collect();
     register_values(ctx, "model_asof", &["as_of", "a", "i"], &rows).await
@@ -295,7 +234,7 @@ pub async fn register_dates_from(ctx: &SessionContext, dates: &[NaiveDate], firs
 /// Materialises the date-independent tables of an evaluation, `signal_spans` and
 /// `person_spans`, once per run: the list and the trend share them.
 pub async fn prepare(ctx: &SessionContext, model: &Model) -> Result<()> {
-    let active = model.active_sql();
+    let active = model.active_sql()?;
     let (spans, _) = split_statements(&active);
     materialise(ctx, "signal_spans", spans).await?;
     let (person_spans, _) = split_statements(PERSON_SQL);
@@ -303,19 +242,14 @@ pub async fn prepare(ctx: &SessionContext, model: &Model) -> Result<()> {
     Ok(())
 }
 
-/// A file of two SQL statements separated by a line of `;;`.
-pub(crate) fn split_statements(sql: &str) -> (&str, &str) {
-    sql.split_once("\n;;\n").expect("two statements separated by a line of ;;")
-}
-
 /// Evaluates the model on every date of `model_asof`: registers `active`, `person_asof` and
 /// `scored` (one row per person and date). Returns (active signals, scored people). Needs
 /// [`prepare`] first.
 pub async fn evaluate(ctx: &SessionContext, model: &Model) -> Result<(u64, u64)> {
-    let sql = model.active_sql();
+    let sql = model.active_sql()?;
     let active = materialise(ctx, "active", split_statements(&sql).1).await?;
     materialise(ctx, "person_asof", split_statements(PERSON_SQL).1).await?;
-    let scored = materialise(ctx, "scored", &model.scored_sql()).await?;
+    let scored = materialise(ctx, "scored", &model.scored_sql()?).await?;
     Ok((active, scored))
 }
 
@@ -335,14 +269,16 @@ pub async fn score(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
     timings.insert("evaluate".into(), t.elapsed().as_secs_f64());
 
     let t = Instant::now();
-    let a = date_lit(as_of);
+    let a = sql::date(as_of);
     let previous_as_of = previous_as_of(ctx, as_of).await?;
-    let list_sql = LIST_SQL
-        .replace("{as_of}", &a)
-        .replace("{model_version}", &lit(&model.version))
-        .replace("{tier_rank_now}", &model.tier_rank_case("l.tier"))
-        .replace("{tier_rank_before}", &model.tier_rank_case("p.tier"));
-    materialise(ctx, "listed", &LISTED_SQL.replace("{as_of}", &a).replace("{tier_rule_case}", &model.tier_rule_case())).await?;
+    let list_sql = Template::new("list.sql", LIST_SQL)
+        .set("as_of", &a)
+        .set("model_version", lit(&model.version))
+        .set("tier_rank_now", model.tier_rank_case("l.tier"))
+        .set("tier_rank_before", model.tier_rank_case("p.tier"))
+        .render()?;
+    let listed_sql = Template::new("listed.sql", LISTED_SQL).set("as_of", &a).set("tier_rule_case", model.tier_rule_case()).render()?;
+    materialise(ctx, "listed", &listed_sql).await?;
     reasons::register_per_person(ctx, plan).await?;
     let n = materialise(ctx, "listed_full", &list_sql).await?;
     counts.insert("persons_listed".into(), n);
@@ -353,7 +289,7 @@ pub async fn score(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
         counts.insert("listed_collision".into(), n);
     }
 
-    let prev = previous_as_of.map(date_lit).unwrap_or_else(|| "CAST(NULL AS DATE)".into());
+    let prev = previous_as_of.map(sql::date).unwrap_or_else(|| "CAST(NULL AS DATE)".into());
     let changes = collect(
         ctx,
         &format!(
@@ -384,10 +320,11 @@ pub async fn score(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
         counts.insert(format!("changes_{change}"), n);
     }
     let adult_born_on = as_of.checked_sub_months(chrono::Months::new(12 * model.max_age_years as u32)).expect("dates are far from the minimum");
-    let task_sql = TASKS_SQL
-        .replace("{as_of}", &a)
-        .replace("{previous_as_of}", &prev)
-        .replace("{adult_born_on}", &date_lit(adult_born_on));
+    let task_sql = Template::new("tasks.sql", TASKS_SQL)
+        .set("as_of", &a)
+        .set("previous_as_of", &prev)
+        .set("adult_born_on", sql::date(adult_born_on))
+        .render()?;
     materialise(ctx, "task_state", &task_sql).await?;
     let tasks = collect(ctx, &format!("SELECT {} FROM task_state ORDER BY unit_order, unit, rank NULLS LAST, person_key", TASK_COLUMNS.join(", "))).await?;
     // The list says by when: the earliest due date of the person's open tasks.
@@ -446,31 +383,15 @@ pub async fn score(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
 
 /// The latest scored as-of date before `as_of`, if any.
 async fn previous_as_of(ctx: &SessionContext, as_of: NaiveDate) -> Result<Option<NaiveDate>> {
-    let v = lake::collect_strings(ctx, &format!("SELECT CAST(max(as_of) AS VARCHAR) FROM scores WHERE as_of < {}", date_lit(as_of))).await?;
+    let v = sql::collect_strings(ctx, &format!("SELECT CAST(max(as_of) AS VARCHAR) FROM scores WHERE as_of < {}", sql::date(as_of))).await?;
     Ok(v.first().and_then(|s| crate::session::parse_iso_date(s)))
-}
-
-async fn count_by(ctx: &SessionContext, sql: &str) -> Result<Vec<(String, u64)>> {
-    use datafusion::arrow::array::{Array, AsArray};
-    use datafusion::arrow::datatypes::{DataType, Int64Type};
-    let mut out = Vec::new();
-    for b in ctx.sql(sql).await?.collect().await? {
-        let k = datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)?;
-        let n = datafusion::arrow::compute::cast(b.column(1), &DataType::Int64)?;
-        for i in 0..b.num_rows() {
-            if k.is_valid(i) {
-                out.push((k.as_string::<i32>().value(i).to_string(), n.as_primitive::<Int64Type>().value(i) as u64));
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// Keeps this date's tasks in the `tasks` history (the open ones are carried to the next date);
 /// a rescoring of the same date replaces them.
 async fn write_tasks(ctx: &SessionContext, lake: &Lake, as_of: NaiveDate, run_id: &str) -> Result<()> {
     lake.delete_where(ctx, lake::TASKS, &format!("as_of = '{as_of}'")).await?;
-    let df = ctx.sql(&format!("SELECT {} AS as_of, *, {} AS run_id FROM task_state", date_lit(as_of), lit(run_id))).await?;
+    let df = ctx.sql(&format!("SELECT {} AS as_of, *, {} AS run_id FROM task_state", sql::date(as_of), lit(run_id))).await?;
     if df.clone().count().await? > 0 {
         lake.append(ctx, lake::TASKS, df).await?;
     }

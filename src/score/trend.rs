@@ -42,9 +42,9 @@ use datafusion::prelude::SessionContext;
 
 use crate::config::Plan;
 use crate::error::Result;
-use crate::ingest::validate::lit;
 use crate::lake::{self, Lake};
 use crate::model::Model;
+use crate::sql::{self, Template, lit};
 
 const TREND_BASE_SQL: &str = include_str!("trend_base.sql");
 const TREND_SQL: &str = include_str!("trend.sql");
@@ -122,7 +122,7 @@ struct Kept {
 }
 
 async fn kept(ctx: &SessionContext, model_hash: &str) -> Result<Kept> {
-    let batches = crate::score::collect(
+    let batches = sql::collect(
         ctx,
         &format!(
             "SELECT CAST(month_end AS VARCHAR), CAST(coalesce(sealed, false) AS VARCHAR), coalesce(inputs_fingerprint, ''), max(run_id)
@@ -155,11 +155,11 @@ pub async fn fingerprints(ctx: &SessionContext, months: &[NaiveDate], max_age_ye
         .map(|m| {
             let young_after =
                 previous_month_end(*m).checked_sub_months(Months::new(12 * max_age_years)).expect("dates are far from the minimum");
-            vec![format!("DATE '{m}'"), format!("DATE '{young_after}'")]
+            vec![sql::date(*m), sql::date(young_after)]
         })
         .collect();
-    crate::score::register_values(ctx, "fp_months", &["month_end", "young_after"], &rows).await?;
-    let batches = crate::score::collect(ctx, FINGERPRINT_SQL).await?;
+    sql::register_values(ctx, "fp_months", &["month_end", "young_after"], &rows).await?;
+    let batches = sql::collect(ctx, FINGERPRINT_SQL).await?;
     let mut out: BTreeMap<NaiveDate, String> = months.iter().map(|m| (*m, "0:0".to_string())).collect();
     for b in &batches {
         let m = datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)?;
@@ -198,7 +198,7 @@ async fn keep(
             lit(run_id),
             plan.as_of,
             cases.join(" "),
-            months.iter().map(|m| format!("DATE '{m}'")).collect::<Vec<_>>().join(", "),
+            months.iter().map(|m| sql::date(*m)).collect::<Vec<_>>().join(", "),
         ))
         .await?;
     lake.append(ctx, lake::MONTH_ENDS, df).await?;
@@ -207,7 +207,7 @@ async fn keep(
 
 /// The month ends kept in `month_ends` by another model or codebook only.
 async fn kept_by_other_models(ctx: &SessionContext, model_hash: &str) -> Result<BTreeSet<NaiveDate>> {
-    let v = lake::collect_strings(
+    let v = sql::collect_strings(
         ctx,
         &format!("SELECT DISTINCT CAST(month_end AS VARCHAR) FROM month_ends WHERE model_hash <> {}", lit(model_hash)),
     )
@@ -274,10 +274,11 @@ async fn count_months(ctx: &SessionContext, model: &Model, months: &[NaiveDate])
     let key_tiers: Vec<String> = model.trend.key_youth_tiers.iter().map(|t| lit(t)).collect();
     let flags: Vec<String> = model.categories.iter().map(|c| c.to_lowercase()).collect();
     let category_flags: Vec<String> = flags.iter().map(|f| format!("s.{f}")).collect();
-    let base = TREND_BASE_SQL
-        .replace("{key_youth_tiers}", &key_tiers.join(", "))
-        .replace("{category_flags}", &category_flags.join(", "));
-    let (people_sql, bits_sql) = crate::score::split_statements(&base);
+    let base = Template::new("trend_base.sql", TREND_BASE_SQL)
+        .set("key_youth_tiers", key_tiers.join(", "))
+        .set("category_flags", category_flags.join(", "))
+        .render()?;
+    let (people_sql, bits_sql) = sql::split_statements(&base);
     // A few month ends at a time: memory is bounded by one pass's signals and people, and only
     // the narrow rows of `trend_people` and `trend_bits` are kept from each pass.
     let passes = dates.len().div_ceil(MAX_DATES_PER_PASS);
@@ -299,8 +300,8 @@ async fn count_months(ctx: &SessionContext, model: &Model, months: &[NaiveDate])
         crate::session::release_memory();
     }
     let (people_schema, bits_schema) = schemas.expect("at least one month end");
-    crate::score::register_batches(ctx, "trend_people", people_schema, people)?;
-    crate::score::register_batches(ctx, "trend_bits", bits_schema, bits)?;
+    sql::register_batches(ctx, "trend_people", people_schema, people)?;
+    sql::register_batches(ctx, "trend_bits", bits_schema, bits)?;
     // Each category, and each pair of categories (C1+C2, …), counted in one pass.
     let mut sums = Vec::new();
     let mut category_rows = Vec::new();
@@ -328,19 +329,20 @@ async fn count_months(ctx: &SessionContext, model: &Model, months: &[NaiveDate])
         move_rows.push(format!("SELECT DATE '{d}', 'new', 'all', new_{i} FROM trend_moves"));
         move_rows.push(format!("SELECT DATE '{d}', 'lifted', 'all', lifted_{i} FROM trend_moves"));
     }
-    let sql = TREND_SQL
-        .replace("{category_sums}", &sums.join(",\n    "))
-        .replace("{category_rows}", &category_rows.join("\nUNION ALL\n"))
-        .replace("{move_sums}", &move_sums.join(",\n    "))
-        .replace("{move_rows}", &move_rows.join("\nUNION ALL\n"));
+    let sql = Template::new("trend.sql", TREND_SQL)
+        .set("category_sums", sums.join(",\n    "))
+        .set("category_rows", category_rows.join("\nUNION ALL\n"))
+        .set("move_sums", move_sums.join(",\n    "))
+        .set("move_rows", move_rows.join("\nUNION ALL\n"))
+        .render()?;
     let mut statements = sql.split("\n;;\n");
     for name in ["trend_monthly", "trend_moves"] {
         let stmt = statements.next().expect("trend.sql has three statements");
-        crate::score::materialise(ctx, name, stmt).await?;
+        sql::materialise(ctx, name, stmt).await?;
     }
     let sql = statements.next().expect("trend.sql has three statements");
-    let counted: Vec<String> = months.iter().map(|m| format!("DATE '{m}'")).collect();
-    crate::score::materialise(
+    let counted: Vec<String> = months.iter().map(|m| sql::date(*m)).collect();
+    sql::materialise(
         ctx,
         "month_rows",
         &format!(
@@ -395,7 +397,7 @@ pub async fn trend(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
     tracing::info!(reused = %list(&reused), computed = %list(&computed), "trend month ends");
     if computed.is_empty() {
         ctx.deregister_table("month_rows")?;
-        crate::score::materialise(
+        sql::materialise(
             ctx,
             "month_rows",
             "SELECT CAST(NULL AS DATE) AS month_end, CAST(NULL AS VARCHAR) AS measure, CAST(NULL AS VARCHAR) AS key,
@@ -442,7 +444,7 @@ pub async fn trend(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
             which.join(" OR "),
         )
     };
-    crate::score::materialise(
+    sql::materialise(
         ctx,
         "trend_rows",
         &format!(
@@ -456,7 +458,7 @@ pub async fn trend(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
         ),
     )
     .await?;
-    let table = crate::score::collect(ctx, "SELECT * FROM trend_rows ORDER BY month_end, measure, key").await?;
+    let table = sql::collect(ctx, "SELECT * FROM trend_rows ORDER BY month_end, measure, key").await?;
     // One schema whichever way the rows came (kept or evaluated): the same counts give the same
     // bytes.
     let table = conform_trend(table)?;

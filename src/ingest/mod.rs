@@ -6,6 +6,7 @@
 //! concurrently, each through its generated validation query.
 
 pub mod csv_records;
+pub mod decisions;
 pub mod read;
 pub mod reference;
 pub mod validate;

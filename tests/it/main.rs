@@ -9,6 +9,7 @@
 mod common;
 
 mod as_of_guard;
+mod boundaries;
 mod contracts;
 mod crash;
 mod hardening;

@@ -51,12 +51,12 @@ pub struct ExitMeaning {
 
 /// Every exit code humiao ends with (`error::Error::exit_code`, `runner::Outcome::exit_code`).
 /// In a 3's last line `{n}` is the number of files rejected.
-pub const EXIT_CODES: [ExitMeaning; 4] = [
+pub const EXIT_CODES: [ExitMeaning; 5] = [
     ExitMeaning { code: 0, meaning: "success", last_line: "完成" },
     ExitMeaning {
         code: 1,
-        meaning: "failure in the input data, the machine or humiao itself (also: another run holds the lake's lock); the `error:` lines say which",
-        last_line: "失败：输入数据、机器或程序出错，或另一个运行正在使用数据湖，见上方 error 行",
+        meaning: "a failure in the input data or in humiao itself (a bug); the `error:` lines say which",
+        last_line: "失败：输入数据或程序出错，见上方 error 行",
     },
     ExitMeaning {
         code: 2,
@@ -67,6 +67,11 @@ pub const EXIT_CODES: [ExitMeaning; 4] = [
         code: 3,
         meaning: "the run completed but rejected a file (listed on stderr and in quality.xlsx; fix it, or `humiao inbox set-aside FILE`)",
         last_line: "完成，但有 {n} 个文件被拒收",
+    },
+    ExitMeaning {
+        code: 4,
+        meaning: "the machine: a file or folder that cannot be read or written (a full disk, permissions), memory, or another run holds the lake's lock; nothing to fix in the data, the previous outputs are untouched",
+        last_line: "失败：运行环境问题（磁盘已满、权限不足、内存不足，或另一个运行正在使用数据湖），见上方 error 行；上次的输出未受影响",
     },
 ];
 

@@ -1,6 +1,7 @@
 //! The crate's error type. Errors are grouped by who must act: the user's configuration or
-//! command line (exit 2), the input data or the machine (exit 1). A rejected input file is not an
-//! error of the run: it is reported and the run goes on (exit 3 at the end).
+//! command line (exit 2), the machine — files that cannot be read or written, a full disk,
+//! memory, a busy lake — (exit 4), the input data or a bug (exit 1). A rejected input file is not
+//! an error of the run: it is reported and the run goes on (exit 3 at the end).
 
 use std::path::PathBuf;
 
@@ -151,11 +152,18 @@ pub fn redact(text: &str) -> String {
 }
 
 impl Error {
-    /// The process exit code for this error: 2 for what the user must fix in the command or the
-    /// configuration, 1 otherwise (a lake busy with another run included: nothing to fix, try later).
+    /// The process exit code for this error, by who must act (`cli::EXIT_CODES`): 2 for what the
+    /// user must fix in the command or the configuration; 4 for the machine (a file or folder
+    /// that cannot be read or written, a full disk, memory, a lake busy with another run: nothing
+    /// to fix in the data, see to the machine or try later); 1 for the input data or a bug.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Config { .. } | Error::Usage(_) | Error::KeyFile { .. } | Error::KeyMismatch { .. } => 2,
+            Error::Io { .. } | Error::Output { .. } | Error::Busy { .. } => 4,
+            Error::DataFusion(e) => match e.find_root() {
+                datafusion::error::DataFusionError::ResourcesExhausted(_) | datafusion::error::DataFusionError::IoError(_) => 4,
+                _ => 1,
+            },
             _ => 1,
         }
     }

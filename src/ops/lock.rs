@@ -275,7 +275,7 @@ mod tests {
         assert!(matches!(err, Error::Busy { .. }), "{msg}");
         assert!(msg.contains(&format!("pid {} (`humiao run`)", std::process::id())), "{msg}");
         assert!(msg.starts_with("another humiao run is using the lake "), "{msg}");
-        assert_eq!(err.exit_code(), 1);
+        assert_eq!(err.exit_code(), 4, "the machine is busy: try later");
     }
 
     #[test]

@@ -385,7 +385,7 @@ fn a_full_output_disk_names_the_path_and_leaves_no_temporary_folder() {
     let out = humiao(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let left: Vec<String> = std::fs::read_dir(&out_dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     let _ = std::process::Command::new("umount").arg(&out_dir).status();
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(out.code, 4, "a full disk is the machine's: {}", out.stderr);
     assert!(out.stderr.contains(&out_dir.display().to_string()), "the message names the path: {}", out.stderr);
     assert!(out.stderr.to_lowercase().contains("no space left"), "{}", out.stderr);
     assert!(left.is_empty(), "no temporary output folder is left: {left:?}");

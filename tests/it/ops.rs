@@ -38,7 +38,7 @@ fn a_run_on_a_lake_in_use_stops_at_once_and_takes_the_lock_over_once_its_holder_
     let took = started.elapsed();
     holder.kill().unwrap();
     holder.wait().unwrap();
-    assert_eq!(busy.code, 1, "{}", busy.stderr);
+    assert_eq!(busy.code, 4, "a lake busy with another run is the machine's state: {}", busy.stderr);
     assert!(took < Duration::from_secs(5), "refusing took {took:?}");
     assert!(
         busy.stderr.contains(&format!("another humiao run is using the lake {}: pid {pid} (`humiao run`), started 2026-11-27T02:30:00Z", s(&lake.canonicalize().unwrap()))),

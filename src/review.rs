@@ -42,6 +42,12 @@ pub struct DecisionFile {
 
 /// Ingests the new decisions files of `inbox/review/` into the lake's `decisions` table (and
 /// bad rows into `quarantine`). `ctx` has the lake registered.
+/// The decisions a reviewer may record (the codebook's `[review.decision]`): what a decision file's
+/// rows are checked against, and the drop-down of tasks.xlsx.
+pub fn decision_codes(plan: &Plan) -> Vec<String> {
+    plan.codebook.section("review.decision").map(|s| s.keys().cloned().collect()).unwrap_or_default()
+}
+
 pub async fn ingest(ctx: &SessionContext, plan: &Plan, lake: &Lake, run_id: &str) -> Result<Vec<DecisionFile>> {
     let folder = plan.inbox.join(REVIEW_FOLDER);
     let Ok(entries) = std::fs::read_dir(&folder) else { return Ok(Vec::new()) };
@@ -49,7 +55,7 @@ pub async fn ingest(ctx: &SessionContext, plan: &Plan, lake: &Lake, run_id: &str
     paths.sort();
     let known = crate::sql::collect_strings(ctx, &format!("SELECT sha256 FROM files WHERE table_name = {}", lit(TABLE))).await?;
     let units = crate::score::unit_order(plan);
-    let decisions: Vec<String> = plan.codebook.section("review.decision").map(|s| s.keys().cloned().collect()).unwrap_or_default();
+    let decisions = decision_codes(plan);
     let mut reports = Vec::new();
     for path in paths {
         let file = format!("{REVIEW_FOLDER}/{}", path.file_name().unwrap_or_default().to_string_lossy());

@@ -325,7 +325,7 @@ fn finish(
         }
         let mut guide = model.guide(&plan.codebook, &plan.tables);
         guide.schools = crate::ingest::reference::load_schools(&plan.reference)?.is_some();
-        let decisions: Vec<String> = plan.codebook.section("review.decision").map(|s| s.keys().cloned().collect()).unwrap_or_default();
+        let decisions = crate::review::decision_codes(plan);
         let tables = crate::report::lists::ListTables {
             as_of: scored.as_of,
             model_version: &model.version,

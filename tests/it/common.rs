@@ -25,6 +25,13 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A county for hand-written extracts under `dir`: its townships and the demo key; returns the
+/// key file, the lake and the output folder.
+pub fn hand_made_county(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    townships(dir);
+    (key_file(dir, humiao::pseudo::DEMO_KEY), dir.join("lake"), dir.join("out"))
+}
+
 /// A key file only its owner can read, holding `key`.
 pub fn key_file(dir: &Path, key: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;

@@ -2,15 +2,12 @@
 //! and the tasks' due dates, over two nights on one lake.
 
 use crate::common::*;
-use humiao::pseudo::DEMO_KEY;
 
 #[test]
 fn a_second_night_reports_new_up_down_and_lifted_people_and_keeps_first_listed_on() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    townships(dir);
-    let key = key_file(dir, DEMO_KEY);
-    let (lake, out) = (dir.join("lake"), dir.join("out"));
+    let (key, lake, out) = hand_made_county(dir);
     // Night 1, 2026-11-01.
     //   1: C1 from 2026-05-20 (165 days old; 185 days old on night 2) → blue, then lifted
     //   2: C6 LB → blue, then a police S01 on 2026-11-10 → orange (up)

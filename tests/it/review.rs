@@ -2,15 +2,12 @@
 //! keeps a person off the list until a new signal arrives, bad rows are quarantined.
 
 use crate::common::*;
-use humiao::pseudo::DEMO_KEY;
 
 #[test]
 fn decisions_close_tasks_light_overdue_ones_and_keep_ruled_out_people_off_the_list() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    townships(dir);
-    let key = key_file(dir, DEMO_KEY);
-    let (lake, out) = (dir.join("lake"), dir.join("out"));
+    let (key, lake, out) = hand_made_county(dir);
     // 1: S01 → orange (公安, due in 7 days); 2: LB → blue (民政, 90 days); 3: B01 → blue (教育);
     // 4: S03 → orange (公安), nobody decides: overdue by night 2.
     write_csv(
@@ -91,9 +88,7 @@ fn decisions_close_tasks_light_overdue_ones_and_keep_ruled_out_people_off_the_li
 fn an_overdue_task_stays_lit_through_a_tier_decay_and_a_lifting_until_a_decision_closes_it() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    townships(dir);
-    let key = key_file(dir, DEMO_KEY);
-    let (lake, out) = (dir.join("lake"), dir.join("out"));
+    let (key, lake, out) = hand_made_county(dir);
     // 1: 遭受家庭暴力 (V02, severity 3) on 09-11: red while under 90 days old (to 12-09), then blue.
     // 2: 遭受电信网络诈骗 (V05) on 2025-12-08: blue until the record is a year old, then lifted.
     write_csv(
@@ -232,9 +227,7 @@ fn filled_in(xlsx: &std::path::Path, sheet: &str, entries: &[(&str, &[(&str, &st
 fn the_tasks_workbook_filled_in_by_a_reviewer_is_read_back_as_decisions() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    townships(dir);
-    let key = key_file(dir, DEMO_KEY);
-    let (lake, out) = (dir.join("lake"), dir.join("out"));
+    let (key, lake, out) = hand_made_county(dir);
     write_csv(
         &dir.join("inbox/police/police_incidents_2026-11-01.csv"),
         &[

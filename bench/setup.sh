@@ -1,11 +1,12 @@
 # Sourced by the benchmark scripts, with N and RUNS from their arguments: builds the release
-# binary (unless NO_BUILD=1), and makes the synthetic inbox of N youths in $WORK once, with the
+# binary (or PROFILE=fast's; unless NO_BUILD=1), and makes the synthetic inbox of N youths in $WORK once, with the
 # public demo key beside it. Sets BIN, WORK, AS_OF.
 N=${1:-1000000}
 RUNS=${2:-3}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/humiao-target}"
-[ -n "${NO_BUILD:-}" ] || cargo build --release --quiet
-BIN="$CARGO_TARGET_DIR/release/humiao"
+PROFILE=${PROFILE:-release}
+[ -n "${NO_BUILD:-}" ] || cargo build --profile "$PROFILE" --quiet
+BIN="$CARGO_TARGET_DIR/$PROFILE/humiao"
 WORK=${BENCH_DIR:-/tmp/humiao-bench}/$N
 AS_OF=2026-11-24
 if [ ! -d "$WORK/inbox" ]; then

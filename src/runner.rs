@@ -236,6 +236,7 @@ async fn score_stage(plan: &Plan, model: &Model, audit: &AuditLog) -> Result<Eva
         // and its vacuum must not remove files a rollback of this run would need. A run dated
         // before the latest one of the lake is a look back: it deletes nothing unless told to.
         // A purge is in the audit log the moment it is done, whatever happens to the run after.
+        let mut timings = BTreeMap::new();
         let (purged, files_removed) = match latest_as_of(&ctx).await? {
             Some(latest) if plan.as_of < latest && !plan.allow_as_of_far => {
                 tracing::warn!(
@@ -249,9 +250,13 @@ async fn score_stage(plan: &Plan, model: &Model, audit: &AuditLog) -> Result<Eva
                 let cutoff = crate::retention::purge_cutoff(plan.as_of, model.max_age_years as u32, plan.retention.grace_days);
                 // What the trend needs of the people the purge may remove is kept first, as
                 // counts per month end (committed on their own: they stay if this run dies).
+                let t = Instant::now();
                 crate::score::trend::seal(&ctx, plan, model, &lake, cutoff, &run_id).await?;
+                timings.insert("seal".to_string(), t.elapsed().as_secs_f64());
                 checkpoint("sealed");
+                let t = Instant::now();
                 let (purged, files_removed) = crate::retention::purge(&ctx, &lake, cutoff).await?;
+                timings.insert("purge".to_string(), t.elapsed().as_secs_f64());
                 if purged > 0 || files_removed > 0 {
                     audit.append(
                         "purge",
@@ -268,6 +273,7 @@ async fn score_stage(plan: &Plan, model: &Model, audit: &AuditLog) -> Result<Eva
         let mut scored = crate::score::score(&ctx, plan, model, &lake, &run_id).await?;
         scored.counts.insert("persons_purged".into(), purged);
         scored.counts.insert("lake_files_vacuumed".into(), files_removed);
+        scored.timings.extend(timings);
         stage.finish(scored.counts.get("persons_listed").copied().unwrap_or(0));
         crate::session::release_memory();
         checkpoint("scored");

@@ -27,6 +27,7 @@ const PERSON_SQL: &str = include_str!("person.sql");
 const LISTED_SQL: &str = include_str!("listed.sql");
 const LIST_SQL: &str = include_str!("list.sql");
 const TASKS_SQL: &str = include_str!("tasks.sql");
+const CHANGES_SQL: &str = include_str!("changes.sql");
 
 /// The columns of the tasks (`tasks.parquet`, the unit sheets of `tasks.xlsx`).
 pub const TASK_COLUMNS: [&str; 17] = [
@@ -237,8 +238,7 @@ pub async fn prepare(ctx: &SessionContext, model: &Model) -> Result<()> {
     let active = model.active_sql()?;
     let (spans, _) = split_statements(&active);
     materialise(ctx, "signal_spans", spans).await?;
-    let (person_spans, _) = split_statements(PERSON_SQL);
-    materialise(ctx, "person_spans", person_spans).await?;
+    materialise(ctx, "person_spans", person_sql().0).await?;
     Ok(())
 }
 
@@ -248,7 +248,7 @@ pub async fn prepare(ctx: &SessionContext, model: &Model) -> Result<()> {
 pub async fn evaluate(ctx: &SessionContext, model: &Model) -> Result<(u64, u64)> {
     let sql = model.active_sql()?;
     let active = materialise(ctx, "active", split_statements(&sql).1).await?;
-    materialise(ctx, "person_asof", split_statements(PERSON_SQL).1).await?;
+    materialise(ctx, "person_asof", person_sql().1).await?;
     let scored = materialise(ctx, "scored", &model.scored_sql()?).await?;
     Ok((active, scored))
 }
@@ -269,15 +269,9 @@ pub async fn score(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
     timings.insert("evaluate".into(), t.elapsed().as_secs_f64());
 
     let t = Instant::now();
-    let a = sql::date(as_of);
     let previous_as_of = previous_as_of(ctx, as_of).await?;
-    let list_sql = Template::new("list.sql", LIST_SQL)
-        .set("as_of", &a)
-        .set("model_version", lit(&model.version))
-        .set("tier_rank_now", model.tier_rank_case("l.tier"))
-        .set("tier_rank_before", model.tier_rank_case("p.tier"))
-        .render()?;
-    let listed_sql = Template::new("listed.sql", LISTED_SQL).set("as_of", &a).set("tier_rule_case", model.tier_rule_case()).render()?;
+    let list_sql = list_sql(model, as_of)?;
+    let listed_sql = listed_sql(model, as_of)?;
     materialise(ctx, "listed", &listed_sql).await?;
     reasons::register_per_person(ctx, plan).await?;
     let n = materialise(ctx, "listed_full", &list_sql).await?;
@@ -289,28 +283,8 @@ pub async fn score(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
         counts.insert("listed_collision".into(), n);
     }
 
-    let prev = previous_as_of.map(sql::date).unwrap_or_else(|| "CAST(NULL AS DATE)".into());
-    let changes = collect(
-        ctx,
-        &format!(
-            "SELECT person_key, change, change_label, tier_before, tier_before_label, tier_now, tier_now_label,
-                    first_listed_on, days_listed, previous_as_of, as_of
-             FROM (
-               SELECT r.person_key, r.change, r.change_label, r.tier_before, tb.label AS tier_before_label,
-                      r.tier AS tier_now, r.tier_label AS tier_now_label, r.first_listed_on, r.days_listed,
-                      {prev} AS previous_as_of, {a} AS as_of, CASE r.change WHEN 'new' THEN 1 WHEN 'up' THEN 2 ELSE 3 END AS k
-               FROM listed_full r LEFT JOIN ref_tiers tb ON tb.tier = r.tier_before
-               WHERE r.change IN ('new', 'up', 'down')
-               UNION ALL
-               SELECT p.person_key, 'lifted', '解除', p.tier, tb.label, CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR),
-                      p.first_listed_on, CAST(CAST({a} AS INT) - CAST(p.first_listed_on AS INT) AS BIGINT),
-                      {prev}, {a}, 4
-               FROM scores p LEFT JOIN ref_tiers tb ON tb.tier = p.tier
-               WHERE p.as_of = {prev} AND p.person_key NOT IN (SELECT person_key FROM listed_full)
-             ) ORDER BY k, person_key"
-        ),
-    )
-    .await?;
+    let prev = date_or_null(previous_as_of);
+    let changes = collect(ctx, &changes_sql(as_of, previous_as_of)?).await?;
     for (change, n) in count_by(ctx, &format!(
         "SELECT change, count(*) FROM listed_full WHERE change <> 'same' GROUP BY change
          UNION ALL SELECT 'lifted', count(*) FROM scores WHERE as_of = {prev} AND person_key NOT IN (SELECT person_key FROM listed_full)"
@@ -319,12 +293,7 @@ pub async fn score(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
     {
         counts.insert(format!("changes_{change}"), n);
     }
-    let adult_born_on = as_of.checked_sub_months(chrono::Months::new(12 * model.max_age_years as u32)).expect("dates are far from the minimum");
-    let task_sql = Template::new("tasks.sql", TASKS_SQL)
-        .set("as_of", &a)
-        .set("previous_as_of", &prev)
-        .set("adult_born_on", sql::date(adult_born_on))
-        .render()?;
+    let task_sql = tasks_sql(model, as_of, previous_as_of)?;
     materialise(ctx, "task_state", &task_sql).await?;
     let tasks = collect(ctx, &format!("SELECT {} FROM task_state ORDER BY unit_order, unit, rank NULLS LAST, person_key", TASK_COLUMNS.join(", "))).await?;
     // The list says by when: the earliest due date of the person's open tasks.
@@ -379,6 +348,47 @@ pub async fn score(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
         }
     }
     Ok(Scored { as_of, previous_as_of, risk, changes, tasks, counts, timings, lake_files, task_counts })
+}
+
+/// A date literal, or a NULL date when there is none.
+fn date_or_null(d: Option<NaiveDate>) -> String {
+    d.map(sql::date).unwrap_or_else(|| "CAST(NULL AS DATE)".into())
+}
+
+/// `listed.sql` filled in for `as_of` (reads `scored`, `active`, `decisions`).
+pub fn listed_sql(model: &Model, as_of: NaiveDate) -> Result<String> {
+    Template::new("listed.sql", LISTED_SQL).set("as_of", sql::date(as_of)).set("tier_rule_case", model.tier_rule_case()).render()
+}
+
+/// `list.sql` filled in for `as_of` (reads `listed`, `per_person`, `signals`, `scores`, the reference tables).
+pub fn list_sql(model: &Model, as_of: NaiveDate) -> Result<String> {
+    Template::new("list.sql", LIST_SQL)
+        .set("as_of", sql::date(as_of))
+        .set("model_version", lit(&model.version))
+        .set("tier_rank_now", model.tier_rank_case("l.tier"))
+        .set("tier_rank_before", model.tier_rank_case("p.tier"))
+        .render()
+}
+
+/// `changes.sql` filled in for `as_of` against the previous scored date (reads `listed_full`, `scores`).
+pub fn changes_sql(as_of: NaiveDate, previous_as_of: Option<NaiveDate>) -> Result<String> {
+    Template::new("changes.sql", CHANGES_SQL).set("as_of", sql::date(as_of)).set("previous_as_of", date_or_null(previous_as_of)).render()
+}
+
+/// `tasks.sql` filled in for `as_of` (reads `listed_full`, `active`, `tasks`, `decisions`, `ref_category_units`, `ref_tiers`).
+pub fn tasks_sql(model: &Model, as_of: NaiveDate, previous_as_of: Option<NaiveDate>) -> Result<String> {
+    let adult_born_on = as_of.checked_sub_months(chrono::Months::new(12 * model.max_age_years as u32)).expect("dates are far from the minimum");
+    Template::new("tasks.sql", TASKS_SQL)
+        .set("as_of", sql::date(as_of))
+        .set("previous_as_of", date_or_null(previous_as_of))
+        .set("adult_born_on", sql::date(adult_born_on))
+        .render()
+}
+
+/// `person.sql`'s two statements: `person_spans` (reads `signals`, `signal_spans`) and
+/// `person_asof` (reads `active`, `person_spans`).
+pub fn person_sql() -> (&'static str, &'static str) {
+    split_statements(PERSON_SQL)
 }
 
 /// The latest scored as-of date before `as_of`, if any.

@@ -34,8 +34,9 @@ fn column_lists() -> (Vec<String>, Vec<String>) {
     (plain, but_identity)
 }
 
-/// Step 1, with its column lists and the run's as-of date filled in.
-fn link_sql(as_of: NaiveDate) -> Result<String> {
+/// Step 1 (`link.sql`), with its column lists and the run's as-of date filled in (reads
+/// `staged`, `persons`, `pending`, `signals`).
+pub fn link_sql(as_of: NaiveDate) -> Result<String> {
     let (plain, but_identity) = column_lists();
     let pending_cols: Vec<String> = plain
         .iter()
@@ -50,8 +51,8 @@ fn link_sql(as_of: NaiveDate) -> Result<String> {
         .render()
 }
 
-/// Step 2, with its column lists filled in.
-fn version_sql() -> Result<String> {
+/// Step 2 (`version.sql`), with its column lists filled in (reads `linked`, `signals`).
+pub fn version_sql() -> Result<String> {
     let (_, but_identity) = column_lists();
     let tail = ["name_hash", "from_pending", "person_key", "link_method"];
     let mut linked: Vec<String> = but_identity.clone();
@@ -194,7 +195,12 @@ pub async fn write_lake(ctx: &SessionContext, lake: &Lake, run_id: &str) -> Resu
 /// The rows still waiting in `pending` for their person or their date (`waiting.sql`); `ctx`
 /// has the lake registered.
 pub async fn waiting(ctx: &SessionContext) -> Result<u64> {
-    count(ctx, WAITING_SQL).await
+    count(ctx, waiting_sql()).await
+}
+
+/// `waiting.sql` (reads `pending`, `signals`; one row: the count).
+pub fn waiting_sql() -> &'static str {
+    WAITING_SQL
 }
 
 #[cfg(test)]

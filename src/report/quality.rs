@@ -111,7 +111,7 @@ impl QualityReport {
         let mut files: Vec<FileReport> = Vec::new();
         let mut decision_files: Vec<DecisionFile> = Vec::new();
         let mut last: Option<(String, String)> = None;
-        let files_sql = Template::new("quality_files.sql", FILES_SQL).set("as_of", &day).render()?;
+        let files_sql = files_sql(&day)?;
         for b in ctx.sql(&files_sql).await?.collect().await? {
             let text = |i: usize| datafusion::arrow::compute::cast(b.column(i), &DataType::Utf8);
             let int = |i: usize| datafusion::arrow::compute::cast(b.column(i), &DataType::Int64);
@@ -349,13 +349,24 @@ impl QualityReport {
     }
 }
 
-/// Every row quarantined from the files ingested for `day` (`quality_rows.sql`).
-async fn quarantined_rows(ctx: &SessionContext, day: &str, of_decisions: bool) -> Result<Vec<QuarantinedRow>> {
-    let sql = Template::new("quality_rows.sql", ROWS_SQL)
+/// `quality_files.sql` filled in for `day` (YYYY-MM-DD; reads `runs`, `files`, `quarantine`).
+pub fn files_sql(day: &str) -> Result<String> {
+    Template::new("quality_files.sql", FILES_SQL).set("as_of", day).render()
+}
+
+/// `quality_rows.sql` filled in for `day`, for the reviewers' decision files or the data files
+/// (reads `runs`, `quarantine`).
+pub fn rows_sql(day: &str, of_decisions: bool) -> Result<String> {
+    Template::new("quality_rows.sql", ROWS_SQL)
         .set("as_of", day)
         .set("decisions", crate::review::TABLE)
         .set("of_decisions", of_decisions.to_string())
-        .render()?;
+        .render()
+}
+
+/// Every row quarantined from the files ingested for `day` (`quality_rows.sql`).
+async fn quarantined_rows(ctx: &SessionContext, day: &str, of_decisions: bool) -> Result<Vec<QuarantinedRow>> {
+    let sql = rows_sql(day, of_decisions)?;
     let mut out = Vec::new();
     for b in ctx.sql(&sql).await?.collect().await? {
         let text = |i: usize| datafusion::arrow::compute::cast(b.column(i), &DataType::Utf8);

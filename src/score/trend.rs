@@ -159,7 +159,7 @@ pub async fn fingerprints(ctx: &SessionContext, months: &[NaiveDate], max_age_ye
         })
         .collect();
     sql::register_values(ctx, "fp_months", &["month_end", "young_after"], &rows).await?;
-    let batches = sql::collect(ctx, FINGERPRINT_SQL).await?;
+    let batches = sql::collect(ctx, fingerprint_sql()).await?;
     let mut out: BTreeMap<NaiveDate, String> = months.iter().map(|m| (*m, "0:0".to_string())).collect();
     for b in &batches {
         let m = datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)?;
@@ -257,12 +257,10 @@ pub async fn seal(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake,
     Ok(missing)
 }
 
-/// Evaluates the model at the month ends `months` (and at the month end before each, for the
-/// new and lifted counts) and registers their counts as `month_rows` (`month_end`, `measure`,
-/// `key`, `people`; counts of 0 left out; no population of the as-of date). Needs
-/// [`crate::score::prepare`]; replaces the session's `active`, `person_asof` and `scored`.
-async fn count_months(ctx: &SessionContext, model: &Model, months: &[NaiveDate]) -> Result<()> {
-    // Every month end evaluated, oldest first: the counted ones and the one before each.
+/// Every month end evaluated for the counts of `months`, oldest first: each of them and the one
+/// before it (for the new and lifted counts). A month end's position in this list is its `i` in
+/// `model_asof` and its bit in `trend_bits`.
+pub fn evaluated_month_ends(months: &[NaiveDate]) -> Vec<NaiveDate> {
     let dates: Vec<NaiveDate> = months
         .iter()
         .flat_map(|m| [previous_month_end(*m), *m])
@@ -270,38 +268,27 @@ async fn count_months(ctx: &SessionContext, model: &Model, months: &[NaiveDate])
         .into_iter()
         .collect();
     assert!(dates.len() < 63, "a person's month bits fit in a BIGINT");
-    let position = |d: NaiveDate| dates.iter().position(|x| *x == d).expect("evaluated");
+    dates
+}
+
+/// `trend_base.sql` filled in from the model: two statements (`trend_people`, `trend_bits`; read
+/// `scored`, `model_asof`), separated by a line of `;;`.
+pub fn trend_base_sql(model: &Model) -> Result<String> {
     let key_tiers: Vec<String> = model.trend.key_youth_tiers.iter().map(|t| lit(t)).collect();
-    let flags: Vec<String> = model.categories.iter().map(|c| c.to_lowercase()).collect();
-    let category_flags: Vec<String> = flags.iter().map(|f| format!("s.{f}")).collect();
-    let base = Template::new("trend_base.sql", TREND_BASE_SQL)
+    let category_flags: Vec<String> = model.categories.iter().map(|c| format!("s.{}", c.to_lowercase())).collect();
+    Template::new("trend_base.sql", TREND_BASE_SQL)
         .set("key_youth_tiers", key_tiers.join(", "))
         .set("category_flags", category_flags.join(", "))
-        .render()?;
-    let (people_sql, bits_sql) = sql::split_statements(&base);
-    // A few month ends at a time: memory is bounded by one pass's signals and people, and only
-    // the narrow rows of `trend_people` and `trend_bits` are kept from each pass.
-    let passes = dates.len().div_ceil(MAX_DATES_PER_PASS);
-    let per_pass = dates.len().div_ceil(passes);
-    let (mut people, mut bits) = (Vec::new(), Vec::new());
-    let mut schemas = None;
-    for (n, chunk) in dates.chunks(per_pass).enumerate() {
-        crate::score::register_dates_from(ctx, chunk, n * per_pass).await?;
-        crate::score::evaluate(ctx, model).await?;
-        for table in ["active", "person_asof"] {
-            ctx.deregister_table(table)?;
-        }
-        let (p, b) = (ctx.sql(people_sql).await?, ctx.sql(bits_sql).await?);
-        let arrow = |df: &datafusion::dataframe::DataFrame| std::sync::Arc::new(df.schema().as_arrow().clone());
-        schemas.get_or_insert_with(|| (arrow(&p), arrow(&b)));
-        people.extend(p.collect().await?);
-        bits.extend(b.collect().await?);
-        ctx.deregister_table("scored")?;
-        crate::session::release_memory();
-    }
-    let (people_schema, bits_schema) = schemas.expect("at least one month end");
-    sql::register_batches(ctx, "trend_people", people_schema, people)?;
-    sql::register_batches(ctx, "trend_bits", bits_schema, bits)?;
+        .render()
+}
+
+/// `trend.sql` filled in for the counted month ends `months`, as the three queries a count runs:
+/// `trend_monthly`, `trend_moves` (read `trend_people`, `trend_bits`) and `month_rows` (the
+/// counts of `months` that are not 0; reads those two as well).
+pub fn trend_sql(model: &Model, months: &[NaiveDate]) -> Result<[String; 3]> {
+    let dates = evaluated_month_ends(months);
+    let position = |d: NaiveDate| dates.iter().position(|x| *x == d).expect("evaluated");
+    let flags: Vec<String> = model.categories.iter().map(|c| c.to_lowercase()).collect();
     // Each category, and each pair of categories (C1+C2, …), counted in one pass.
     let mut sums = Vec::new();
     let mut category_rows = Vec::new();
@@ -336,22 +323,57 @@ async fn count_months(ctx: &SessionContext, model: &Model, months: &[NaiveDate])
         .set("move_rows", move_rows.join("\nUNION ALL\n"))
         .render()?;
     let mut statements = sql.split("\n;;\n");
-    for name in ["trend_monthly", "trend_moves"] {
-        let stmt = statements.next().expect("trend.sql has three statements");
-        sql::materialise(ctx, name, stmt).await?;
-    }
-    let sql = statements.next().expect("trend.sql has three statements");
+    let mut next = || statements.next().expect("trend.sql has three statements").to_string();
+    let (monthly, moves, counts) = (next(), next(), next());
     let counted: Vec<String> = months.iter().map(|m| sql::date(*m)).collect();
-    sql::materialise(
-        ctx,
-        "month_rows",
-        &format!(
-            "SELECT {COUNT_COLUMNS}
-             FROM ({sql}) WHERE month_end IN ({}) AND people > 0",
-            counted.join(", ")
-        ),
-    )
-    .await?;
+    let month_rows = format!(
+        "SELECT {COUNT_COLUMNS}
+             FROM ({counts}) WHERE month_end IN ({}) AND people > 0",
+        counted.join(", ")
+    );
+    Ok([monthly, moves, month_rows])
+}
+
+/// `fingerprint.sql` (reads `signals` and `fp_months`: month_end, young_after).
+pub fn fingerprint_sql() -> &'static str {
+    FINGERPRINT_SQL
+}
+
+/// Evaluates the model at the month ends `months` (and at the month end before each, for the
+/// new and lifted counts) and registers their counts as `month_rows` (`month_end`, `measure`,
+/// `key`, `people`; counts of 0 left out; no population of the as-of date). Needs
+/// [`crate::score::prepare`]; replaces the session's `active`, `person_asof` and `scored`.
+async fn count_months(ctx: &SessionContext, model: &Model, months: &[NaiveDate]) -> Result<()> {
+    let dates = evaluated_month_ends(months);
+    let base = trend_base_sql(model)?;
+    let (people_sql, bits_sql) = sql::split_statements(&base);
+    // A few month ends at a time: memory is bounded by one pass's signals and people, and only
+    // the narrow rows of `trend_people` and `trend_bits` are kept from each pass.
+    let passes = dates.len().div_ceil(MAX_DATES_PER_PASS);
+    let per_pass = dates.len().div_ceil(passes);
+    let (mut people, mut bits) = (Vec::new(), Vec::new());
+    let mut schemas = None;
+    for (n, chunk) in dates.chunks(per_pass).enumerate() {
+        crate::score::register_dates_from(ctx, chunk, n * per_pass).await?;
+        crate::score::evaluate(ctx, model).await?;
+        for table in ["active", "person_asof"] {
+            ctx.deregister_table(table)?;
+        }
+        let (p, b) = (ctx.sql(people_sql).await?, ctx.sql(bits_sql).await?);
+        let arrow = |df: &datafusion::dataframe::DataFrame| std::sync::Arc::new(df.schema().as_arrow().clone());
+        schemas.get_or_insert_with(|| (arrow(&p), arrow(&b)));
+        people.extend(p.collect().await?);
+        bits.extend(b.collect().await?);
+        ctx.deregister_table("scored")?;
+        crate::session::release_memory();
+    }
+    let (people_schema, bits_schema) = schemas.expect("at least one month end");
+    sql::register_batches(ctx, "trend_people", people_schema, people)?;
+    sql::register_batches(ctx, "trend_bits", bits_schema, bits)?;
+    let [monthly, moves, month_rows] = trend_sql(model, months)?;
+    sql::materialise(ctx, "trend_monthly", &monthly).await?;
+    sql::materialise(ctx, "trend_moves", &moves).await?;
+    sql::materialise(ctx, "month_rows", &month_rows).await?;
     for table in ["trend_people", "trend_bits", "trend_monthly", "trend_moves"] {
         ctx.deregister_table(table)?;
     }

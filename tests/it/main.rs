@@ -25,5 +25,6 @@ mod quality_rebuild;
 mod report_browser;
 mod retention;
 mod review;
+mod sql_golden;
 mod terminal;
 mod trend;

@@ -261,9 +261,9 @@ fn show(array: &ArrayRef, row: usize) -> String {
     if v.is_empty() { "(empty)".into() } else { v.replace('\n', "\\n") }
 }
 
-/// Runs `sql`; keeps its rows as `keep` if given; returns the rows of `columns` (all if empty),
-/// each as the golden files write it.
-async fn run_sql(ctx: &SessionContext, sql: &str, keep: Option<&str>, columns: &[&str]) -> Result<Vec<String>, String> {
+/// Runs `sql`; keeps its rows as `keep` if given; returns the names of `columns` (all if empty)
+/// and their rows, each as the golden files write it.
+async fn run_sql(ctx: &SessionContext, sql: &str, keep: Option<&str>, columns: &[&str]) -> Result<(String, Vec<String>), String> {
     let batches = humiao::sql::collect(ctx, sql).await.map_err(|e| e.to_string())?;
     let schema = batches[0].schema();
     if let Some(name) = keep {
@@ -277,13 +277,14 @@ async fn run_sql(ctx: &SessionContext, sql: &str, keep: Option<&str>, columns: &
             .map(|c| schema.index_of(c).map_err(|_| format!("the result has no column {c}")))
             .collect::<Result<_, _>>()?
     };
+    let header = indices.iter().map(|i| schema.field(*i).name().as_str()).collect::<Vec<_>>().join(" | ");
     let mut out = Vec::new();
     for b in &batches {
         for r in 0..b.num_rows() {
             out.push(indices.iter().map(|i| show(b.column(*i), r)).collect::<Vec<_>>().join(" | "));
         }
     }
-    Ok(out)
+    Ok((header, out))
 }
 
 /// A line-by-line diff of `expected` and `actual` (`-` expected only, `+` actual only).
@@ -433,13 +434,13 @@ async fn check_file(env: &Env, path: &Path) -> Checked {
                 let end = block_end(i + 2);
                 let expected: Vec<String> = lines[i + 2..end].iter().map(|l| l.trim_end().to_string()).collect();
                 match result {
-                    Ok(mut actual) => {
+                    Ok((header, mut actual)) => {
                         if !ordered {
                             actual.sort();
                         }
                         if actual != expected {
                             failures.push(format!(
-                                "{at}: query {name}{} returned other rows (- expected, + actual):\n{}",
+                                "{at}: query {name}{} returned other rows (- expected, + actual):\n    {header}\n{}",
                                 if ordered { " (ordered)" } else { "" },
                                 diff(&expected, &actual)
                             ));

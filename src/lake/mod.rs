@@ -49,6 +49,21 @@ pub const MONTH_ENDS: &str = "month_ends";
 pub const TASKS: &str = "tasks";
 pub const TABLES: [&str; 11] = [SIGNALS, PERSONS, PENDING, QUARANTINE, FILES, RUNS, SCORES, TRENDS, DECISIONS, MONTH_ENDS, TASKS];
 
+/// The column that `signals`, `persons`, `scores` and `tasks` are partitioned by: the birth year
+/// of the person a row is about. The age-out purge then drops whole files of the years it has
+/// passed and rewrites only the files of the year it is in (a nightly purge of a few people
+/// rewrites one year's rows, not the table). A year names no one, so the partition values in
+/// the Delta log say nothing about a person.
+pub const BIRTH_YEAR: &str = "birth_year";
+
+/// The partition columns a new table is created with.
+fn partitioned_by(table: &str) -> Vec<String> {
+    match table {
+        SIGNALS | PERSONS | SCORES | TASKS => vec![BIRTH_YEAR.to_string()],
+        _ => Vec::new(),
+    }
+}
+
 /// No column statistics in the log: min/max of person_key would keep a purged person's key in
 /// the log after their rows are gone.
 const NO_COLUMN_STATISTICS: [(&str, Option<&str>); 1] = [("delta.dataSkippingNumIndexedCols", Some("0"))];
@@ -131,8 +146,9 @@ pub fn schema_of(table: &str) -> SchemaRef {
             utf8("file"),
             int64("line"),
             utf8("run_id"),
+            int32(BIRTH_YEAR),
         ],
-        PERSONS => vec![utf8("person_key"), utf8("name_hash"), utf8("birth_date"), utf8("gender"), utf8("run_id")],
+        PERSONS => vec![utf8("person_key"), utf8("name_hash"), utf8("birth_date"), utf8("gender"), utf8("run_id"), int32(BIRTH_YEAR)],
         PENDING => {
             let mut f = staged_fields();
             f.push(utf8("run_id"));
@@ -188,6 +204,7 @@ pub fn schema_of(table: &str) -> SchemaRef {
             date("birth_on"),
             utf8("model_version"),
             utf8("run_id"),
+            int32(BIRTH_YEAR),
         ],
         DECISIONS => vec![
             utf8("run_id"),
@@ -225,6 +242,7 @@ pub fn schema_of(table: &str) -> SchemaRef {
             date("birth_on"),
             int64("unit_order"),
             utf8("run_id"),
+            int32(BIRTH_YEAR),
         ],
         TRENDS => vec![
             utf8("run_id"),
@@ -346,13 +364,18 @@ impl Lake {
                     .build()?
                     .create()
                     .with_columns(schema.fields().cloned())
+                    .with_partition_columns(partitioned_by(table))
                     .with_configuration(NO_COLUMN_STATISTICS)
                     .await?
             }
         };
+        // A table keeps the partitioning it was made with (a lake made before the tables were
+        // partitioned keeps writing unpartitioned files).
+        let partitions: Vec<String> = t.snapshot()?.metadata().partition_columns().to_vec();
         let df = conform(df, &schema_of(table))?;
         let t = t
             .write(Vec::<RecordBatch>::new())
+            .with_partition_columns(partitions)
             .with_configuration(NO_COLUMN_STATISTICS)
             .with_input_plan(df.logical_plan().clone())
             .with_session_state(Arc::new(ctx.state()))
@@ -373,6 +396,15 @@ impl Lake {
             .when_matched_delete(|d| d)?
             .await?;
         Ok(())
+    }
+
+    /// Whether `table` is partitioned by [`BIRTH_YEAR`] (false for a table not written yet, and
+    /// for one a lake made before the partitioning).
+    pub async fn by_birth_year(&self, table: &str) -> Result<bool> {
+        Ok(match self.open(table).await? {
+            Some(t) => t.snapshot()?.metadata().partition_columns().iter().any(|c| c == BIRTH_YEAR),
+            None => false,
+        })
     }
 
     /// Deletes the rows of `table` for which `predicate` (SQL) holds, in one commit.
@@ -505,11 +537,24 @@ fn with_missing_columns(
 
 /// Selects and casts `df`'s columns to the lake table's schema, by name.
 fn conform(df: DataFrame, schema: &Schema) -> Result<DataFrame> {
-    use datafusion::prelude::{cast, col};
+    use datafusion::prelude::{cast, col, lit, try_cast};
+    let has = |name: &str| df.schema().fields().iter().any(|f| f.name() == name);
     let exprs: Vec<_> = schema
         .fields()
         .iter()
-        .map(|f| cast(col(format!("\"{}\"", f.name())), f.data_type().clone()).alias(f.name()))
+        .map(|f| {
+            let value = if f.name() == BIRTH_YEAR && !has(BIRTH_YEAR) {
+                // derived from the row's own birth date (a `persons` row has it as text)
+                if has("birth_on") {
+                    datafusion::functions::expr_fn::date_part(lit("year"), col("birth_on"))
+                } else {
+                    try_cast(datafusion::functions::expr_fn::substring(col("birth_date"), lit(1i64), lit(4i64)), DataType::Int32)
+                }
+            } else {
+                col(format!("\"{}\"", f.name()))
+            };
+            cast(value, f.data_type().clone()).alias(f.name())
+        })
         .collect();
     Ok(df.select(exprs)?)
 }

@@ -73,3 +73,59 @@ fn a_person_past_the_grace_period_leaves_no_byte_in_the_lake() {
         }
     }
 }
+
+/// The Parquet files of a lake table's partition folder (e.g. `signals/birth_year=2012`).
+fn partition_files(lake: &std::path::Path, table: &str, year: i32) -> Vec<String> {
+    let mut files: Vec<String> = files_under(&lake.join(table).join(format!("birth_year={year}")))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .map(|p| p.display().to_string())
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn a_nightly_purge_rewrites_only_the_files_of_the_cutoffs_birth_year() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    townships(dir);
+    let key = key_file(dir, DEMO_KEY);
+    // Grace 365 days: on 2026-11-24 the cutoff is 2007-11-24, on 2026-11-25 it is 2007-11-25.
+    let (gone_first, gone_second, same_year, young) = ("a".repeat(64), "b".repeat(64), "c".repeat(64), "d".repeat(64));
+    write_csv(
+        &dir.join("inbox/police/police_incidents_2026-11-20.csv"),
+        &[
+            POLICE,
+            &format!("{gone_first},,2006-05-05,1,431102001,P1,2024-03-01,S,S01,"),
+            &format!("{gone_second},,2007-11-25,1,431102001,P2,2024-03-01,S,S01,"),
+            &format!("{same_year},,2007-12-20,2,431102001,P3,2024-03-01,S,S01,"),
+            &format!("{young},,2012-03-03,1,431102002,P4,2026-10-01,S,S01,"),
+        ],
+    );
+    let (lake, out) = (dir.join("lake"), dir.join("out"));
+    let run = pipeline_at("run", dir, &lake, &out, &key, "2026-11-24", None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let count = |who: &str| lake_query(&lake, &format!("SELECT count(*) FROM signals WHERE person_key = '{who}'"))[0][0].clone();
+    assert_eq!(count(&gone_first), "0", "born 2006: purged on the first run");
+    assert_eq!(count(&gone_second), "1");
+    for table in ["signals", "persons"] {
+        assert!(partition_files(&lake, table, 2006).is_empty(), "{table}: the 2006 files are dropped whole and vacuumed");
+        assert!(!partition_files(&lake, table, 2007).is_empty(), "{table} keeps a 2007 partition");
+        assert!(!partition_files(&lake, table, 2012).is_empty(), "{table} keeps a 2012 partition");
+    }
+    let young_before = (partition_files(&lake, "signals", 2012), partition_files(&lake, "persons", 2012));
+    let year_before = partition_files(&lake, "signals", 2007);
+
+    let run = pipeline_at("run", dir, &lake, &out, &key, "2026-11-25", None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(count(&gone_second), "0", "born 2007-11-25: purged the next night");
+    assert_eq!(count(&same_year), "1");
+    assert_eq!(count(&young), "1");
+    assert_ne!(partition_files(&lake, "signals", 2007), year_before, "the cutoff's year is rewritten");
+    assert_eq!(
+        (partition_files(&lake, "signals", 2012), partition_files(&lake, "persons", 2012)),
+        young_before,
+        "no file of another birth year is touched by the purge"
+    );
+}

@@ -1,6 +1,9 @@
 //! Configuration: the pipeline file (`pipelines/*.toml`), the table contracts
-//! (`pipelines/tables/*.toml`) and the codebook (`models/codebook.toml`), read and resolved into
-//! a validated [`Plan`]. Nothing here touches data.
+//! (`pipelines/tables/*.toml`), the codebook (`models/codebook.toml`) and the reference folder's
+//! townships and schools, read once and resolved into a validated [`Plan`]. Every fact an analyst
+//! may change is declared there once: the tiers' labels, titles, colours and cadences and the
+//! responsible units' order are the codebook's ([`TierFacts`], [`Codebook::units`]), and no
+//! output keeps a copy of them. Nothing here touches the extracts.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,6 +13,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::ingest::reference::{School, Township};
 
 /// `[pipeline]` of a pipeline file. Paths are relative to the pipeline file's folder.
 #[derive(Debug, Deserialize)]
@@ -290,12 +294,65 @@ pub struct CodeEntry {
     pub severity: Option<i64>,
 }
 
+/// An RGB colour of the codebook, written `"#E53935"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Colour(pub u8, pub u8, pub u8);
+
+impl Colour {
+    /// `#RRGGBB` (or `RRGGBB`), case-insensitive.
+    pub fn parse(text: &str) -> Option<Colour> {
+        let hex = text.trim().strip_prefix('#').unwrap_or(text.trim());
+        if hex.len() != 6 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let n = u32::from_str_radix(hex, 16).ok()?;
+        Some(Colour((n >> 16) as u8, (n >> 8) as u8, n as u8))
+    }
+
+    /// As `0xRRGGBB`.
+    pub fn hex(self) -> u32 {
+        (self.0 as u32) << 16 | (self.1 as u32) << 8 | self.2 as u32
+    }
+
+    pub fn rgb(self) -> (u8, u8, u8) {
+        (self.0, self.1, self.2)
+    }
+}
+
+/// A tier as the codebook's `[tiers]` declares it: everything an output shows of it. The model
+/// file gives the tiers' order and rules; this gives the rest, and nothing else does.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TierFacts {
+    /// The short label of the list's 等级 column and of the tasks (`label`, 红).
+    pub label: String,
+    /// Its full name (`title`, 红色预警): the list's sheet, the report's legend and card.
+    pub title: String,
+    /// The fill of its cells and its colour in charts (`colour`).
+    pub colour: Colour,
+    /// The colour of text on that fill (`text_colour`); none: the sheet's own (black).
+    pub text_colour: Option<Colour>,
+    /// A task of the tier is due this many days after the person entered it (`due_days`).
+    pub due_days: i64,
+    /// How often the responsible units review the person (`cadence`, 每周).
+    pub cadence: String,
+    /// What that review is (`action`), for the list's 说明 sheet.
+    pub action: String,
+}
+
 /// The codebook: code sections (`police.behaviour_code` → code → entry) and numeric parameters
-/// (`education.attendance.threshold_days` → "5").
+/// (`education.attendance.threshold_days` → "5"), with the tiers and units resolved.
 #[derive(Debug, Clone, Default)]
 pub struct Codebook {
     pub sections: BTreeMap<String, BTreeMap<String, CodeEntry>>,
     pub params: BTreeMap<String, String>,
+    /// `[tiers]`, by tier name.
+    pub tiers: BTreeMap<String, TierFacts>,
+    /// The responsible units (包保单位) in the order tasks and the report list them: `[units]
+    /// order`, or without it, the order in which `[categories]` first name them.
+    pub units: Vec<String>,
+    /// Each category's responsible units (`unit = "公安、民政"` in `[categories]`), in the order
+    /// written.
+    pub category_units: BTreeMap<String, Vec<String>>,
     pub version: String,
     pub sha256: String,
 }
@@ -303,8 +360,9 @@ pub struct Codebook {
 impl Codebook {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let value: toml::Table =
+        let mut value: toml::Table =
             toml::from_str(&text).map_err(|e| Error::config(path, e.to_string()))?;
+        let units = value.remove("units");
         let mut book = Codebook {
             sha256: sha256_hex(text.as_bytes()),
             version: text
@@ -315,7 +373,80 @@ impl Codebook {
             ..Default::default()
         };
         book.walk(path, "", &value)?;
+        book.resolve_units(path, units)?;
+        book.resolve_tiers(path)?;
         Ok(book)
+    }
+
+    /// `[categories]`' units and `[units] order`: every unit a category names is declared there
+    /// once, in the order the outputs list them.
+    fn resolve_units(&mut self, path: &Path, units: Option<toml::Value>) -> Result<()> {
+        let bad = |problem: String| Err(Error::config(path, problem));
+        for c in self.section("categories").map(|s| s.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
+            let named = self.params.get(&format!("categories.{c}.unit")).map(String::as_str).unwrap_or("");
+            let list: Vec<String> = named.split(['、', ',', '，']).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+            self.category_units.insert(c, list);
+        }
+        let Some(units) = units else {
+            for u in self.category_units.values().flatten() {
+                if !self.units.contains(u) {
+                    self.units.push(u.clone());
+                }
+            }
+            return Ok(());
+        };
+        let order = units.as_table().filter(|t| t.len() == 1).and_then(|t| t.get("order")).and_then(|o| o.as_array());
+        let Some(order) = order else {
+            return bad("[units] holds one key, `order`: the responsible units in the order the outputs list them, e.g. order = [\"教育\", \"公安\"]".into());
+        };
+        for u in order {
+            match u.as_str().map(str::trim) {
+                Some(u) if !u.is_empty() && !self.units.iter().any(|x| x == u) => self.units.push(u.to_string()),
+                Some(u) if !u.is_empty() => return bad(format!("[units] order names {u} twice")),
+                _ => return bad("[units] order: every unit is a non-empty text".into()),
+            }
+        }
+        for (c, units) in &self.category_units {
+            if let Some(u) = units.iter().find(|u| !self.units.contains(u)) {
+                return bad(format!("[categories] {c}: unit {u} is not in [units] order ({})", self.units.join("、")));
+            }
+        }
+        Ok(())
+    }
+
+    /// `[tiers]`: each tier's label, title, colours, due days, cadence and work.
+    fn resolve_tiers(&mut self, path: &Path) -> Result<()> {
+        let names: Vec<(String, String)> =
+            self.section("tiers").map(|s| s.iter().map(|(k, e)| (k.clone(), e.label.clone())).collect()).unwrap_or_default();
+        for (name, label) in names {
+            let param = |field: &str| self.params.get(&format!("tiers.{name}.{field}")).cloned();
+            let need = |field: &str, what: &str| {
+                param(field).filter(|v| !v.trim().is_empty()).ok_or_else(|| Error::config(path, format!("[tiers] {name}: needs `{field}` ({what})")))
+            };
+            let colour = |field: &str, text: String| {
+                Colour::parse(&text).ok_or_else(|| Error::config(path, format!("[tiers] {name}: {field} = {text:?} is not a colour as \"#RRGGBB\"")))
+            };
+            let title = need("title", "its full name, e.g. \"红色预警\": the list's sheet and the report's legend")?;
+            if title.chars().count() > 31 || title.contains(['[', ']', ':', '*', '?', '/', '\\']) || ["汇总", "变化", "说明"].contains(&title.as_str()) {
+                return Err(Error::config(path, format!("[tiers] {name}: title {title:?} cannot name a sheet (at most 31 characters, none of []:*?/\\, not 汇总, 变化 or 说明)")));
+            }
+            let due = need("due_days", "the days a task of the tier has")?;
+            let due_days = due.parse::<i64>().ok().filter(|d| *d >= 0).ok_or_else(|| Error::config(path, format!("[tiers] {name}: due_days = {due} is not a whole number of days")))?;
+            let facts = TierFacts {
+                label,
+                colour: colour("colour", need("colour", "its fill and chart colour, e.g. \"#E53935\"")?)?,
+                text_colour: param("text_colour").map(|t| colour("text_colour", t)).transpose()?,
+                due_days,
+                cadence: param("cadence").unwrap_or_default(),
+                action: param("action").unwrap_or_default(),
+                title,
+            };
+            if self.tiers.values().any(|t| t.title == facts.title) {
+                return Err(Error::config(path, format!("[tiers] {name}: another tier has the title {}", facts.title)));
+            }
+            self.tiers.insert(name, facts);
+        }
+        Ok(())
     }
 
     fn walk(&mut self, path: &Path, prefix: &str, table: &toml::Table) -> Result<()> {
@@ -392,6 +523,10 @@ pub struct Plan {
     pub codebook: Codebook,
     /// The collision model file (read by the scoring stage).
     pub model: PathBuf,
+    /// The reference folder's `townships.csv`, read once for ingest, scoring and the report.
+    pub townships: Vec<Township>,
+    /// Its `schools.csv`, if there is one (the list then names schools).
+    pub schools: Option<Vec<School>>,
     pub report: ReportSection,
     pub retention: RetentionSection,
     /// `[run] time_zone`, resolved.
@@ -453,18 +588,23 @@ impl Plan {
         }
         let codebook = Codebook::load(&rel(&p.codebook))?;
         let tables = load_contracts(&rel(&p.tables), &codebook)?;
+        let reference = overrides.reference.unwrap_or_else(|| rel(&p.reference));
+        let townships = crate::ingest::reference::load_townships(&reference)?;
+        let schools = crate::ingest::reference::load_schools(&reference)?;
         Ok(Plan {
             name: p.name,
             pipeline_path: pipeline.to_path_buf(),
             pipeline_sha256: sha256_hex(text.as_bytes()),
             inbox: overrides.inbox.unwrap_or_else(|| rel(&p.inbox)),
-            reference: overrides.reference.unwrap_or_else(|| rel(&p.reference)),
+            reference,
             lake: overrides.lake.unwrap_or_else(|| rel(&p.lake)),
             out: overrides.out.unwrap_or_else(|| rel(&p.out)),
             key_file: overrides.key_file.unwrap_or_else(|| rel(&p.key_file)),
             as_of: overrides.as_of.or(pinned).unwrap_or(today),
             allow_as_of_far: overrides.allow_as_of_far,
             model: overrides.model.unwrap_or_else(|| rel(&p.model)),
+            townships,
+            schools,
             report: file.report,
             retention: file.retention,
             time_zone,
@@ -583,6 +723,47 @@ mod tests {
         assert_eq!(book.section("person.gender").unwrap().len(), 3);
         assert_eq!(book.params["tiers.red.due_days"], "1");
         assert_eq!(book.params["categories.C4.unit"], "公安、民政");
+        assert_eq!(book.units, ["教育", "公安", "司法", "民政"]);
+        assert_eq!(book.category_units["C4"], ["公安", "民政"]);
+        let red = &book.tiers["red"];
+        assert_eq!((red.label.as_str(), red.title.as_str(), red.due_days, red.cadence.as_str()), ("红", "红色预警", 1, "立即"));
+        assert_eq!((red.colour.hex(), red.text_colour.map(Colour::hex)), (0xE53935, Some(0xFFFFFF)));
+        assert_eq!(book.tiers["yellow"].text_colour, None, "black text is the sheet's own");
+    }
+
+    /// The demo codebook with `edit` applied to its text, loaded.
+    fn edited_codebook(edit: impl Fn(String) -> String) -> Result<Codebook> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("codebook.toml");
+        std::fs::write(&path, edit(std::fs::read_to_string("models/codebook.toml").unwrap())).unwrap();
+        Codebook::load(&path)
+    }
+
+    #[test]
+    fn every_unit_of_a_category_is_declared_in_the_units_order() {
+        let book = edited_codebook(|t| t.replace("\"民政\"]", "\"民政\", \"团委\"]").replace("unit = \"教育\" }\nC6", "unit = \"团委\" }\nC6")).unwrap();
+        assert_eq!(book.units, ["教育", "公安", "司法", "民政", "团委"]);
+        assert_eq!(book.category_units["C5"], ["团委"]);
+        let e = edited_codebook(|t| t.replace("unit = \"民政\" }", "unit = \"妇联\" }")).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("C6: unit 妇联 is not in [units] order"), "{e}");
+        let e = edited_codebook(|t| t.replace("\"司法\", \"民政\"]", "\"司法\", \"公安\"]")).unwrap_err();
+        assert!(e.to_string().contains("公安 twice"), "{e}");
+        let book = edited_codebook(|t| t.replace("[units]\n", "").replace("order = [\"教育\", \"公安\", \"司法\", \"民政\"]", "")).unwrap();
+        assert_eq!(book.units, ["教育", "公安", "司法", "民政"], "without an order, as the categories first name them");
+    }
+
+    #[test]
+    fn a_tier_needs_a_title_and_a_colour_that_can_be_drawn() {
+        let e = edited_codebook(|t| t.replace("title = \"红色预警\", ", "")).unwrap_err();
+        assert!(e.to_string().contains("red: needs `title`"), "{e}");
+        let e = edited_codebook(|t| t.replace("\"#FB8C00\"", "\"orange\"")).unwrap_err();
+        assert!(e.to_string().contains("orange: colour = \"orange\" is not a colour"), "{e}");
+        let e = edited_codebook(|t| t.replace("\"黄色预警\"", "\"黄色/预警\"")).unwrap_err();
+        assert!(e.to_string().contains("cannot name a sheet"), "{e}");
+        let e = edited_codebook(|t| t.replace("\"蓝色关注\"", "\"红色预警\"")).unwrap_err();
+        assert!(e.to_string().contains("another tier has the title 红色预警"), "{e}");
+        assert_eq!(Colour::parse("#1e88e5"), Some(Colour(0x1E, 0x88, 0xE5)));
     }
 
     #[test]

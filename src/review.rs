@@ -54,7 +54,7 @@ pub async fn ingest(ctx: &SessionContext, plan: &Plan, lake: &Lake, run_id: &str
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
     paths.sort();
     let known = crate::sql::collect_strings(ctx, &format!("SELECT sha256 FROM files WHERE table_name = {}", lit(TABLE))).await?;
-    let units = crate::score::unit_order(plan);
+    let units = &plan.codebook.units;
     let decisions = decision_codes(plan);
     let mut reports = Vec::new();
     for path in paths {
@@ -67,7 +67,7 @@ pub async fn ingest(ctx: &SessionContext, plan: &Plan, lake: &Lake, run_id: &str
             reports.push(report);
             continue;
         }
-        let rows = match read_rows(&path, &units) {
+        let rows = match read_rows(&path, units) {
             Ok(rows) => rows,
             Err(why) => {
                 tracing::error!(file, "rejected: {why}");

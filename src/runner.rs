@@ -330,7 +330,7 @@ fn finish(
             i.report.write(dir)?;
         }
         let mut guide = model.guide(&plan.codebook, &plan.tables);
-        guide.schools = crate::ingest::reference::load_schools(&plan.reference)?.is_some();
+        guide.schools = plan.schools.is_some();
         let decisions = crate::review::decision_codes(plan);
         let tables = crate::report::lists::ListTables {
             as_of: scored.as_of,
@@ -339,6 +339,7 @@ fn finish(
             changes: &scored.changes,
             tasks: &scored.tasks,
             guide: &guide,
+            units: &plan.codebook.units,
             decisions: &decisions,
         };
         // The list's files are independent: written side by side (the two workbooks take most
@@ -382,14 +383,13 @@ fn finish(
             purges,
         };
         let run_hash = crate::report::manifest::run_hash(&manifest)?;
-        let townships = crate::ingest::reference::load_townships(&plan.reference)?;
         let today = crate::report::leadership::Today::from_counts(&scored.counts, model, scored.previous_as_of);
         let view = crate::report::leadership::build_view(&crate::report::leadership::ViewInput {
             county: plan.report.county.as_deref().unwrap_or(&plan.name),
             as_of: plan.as_of,
             model,
             codebook: &plan.codebook,
-            townships: &townships,
+            townships: &plan.townships,
             trend: &trend,
             quality: ingested.as_ref().map(|i| &i.report),
             threshold: plan.report.suppress_below,
@@ -470,7 +470,7 @@ async fn commit_run(
 pub async fn ingest_stage(plan: &Plan, pseudo: &Pseudonymiser, audit: &AuditLog) -> Result<IngestResult> {
     let started = Instant::now();
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let townships: Vec<String> = ingest::reference::load_townships(&plan.reference)?.into_iter().map(|t| t.code).collect();
+    let townships: Vec<String> = plan.townships.iter().map(|t| t.code.clone()).collect();
     let lake = Lake::new(&plan.lake)?;
     let run_id = new_run_id();
     let scratch = lake.scratch(&run_id)?;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::config::{Codebook, RecordKind, TableContract, sha256_hex};
+use crate::config::{Codebook, RecordKind, TableContract, TierFacts, sha256_hex};
 use crate::error::{Error, Result};
 use crate::sql::{Template, lit};
 
@@ -56,6 +56,9 @@ pub struct TierRule {
     /// How the list names each rule of `when`, in Chinese (`{C1}`: a category's label,
     /// `{categories}`: the person's own categories); derived from the rule when absent.
     pub labels: Option<Vec<String>>,
+    /// What the codebook's `[tiers]` says of it (set on load).
+    #[serde(skip)]
+    pub facts: TierFacts,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -176,10 +179,11 @@ impl Model {
         if file.tiers.is_empty() {
             return bad("no [[tiers]]".into());
         }
-        let tier_labels = codebook.section("tiers");
-        for t in &file.tiers {
-            if tier_labels.is_none_or(|s| !s.contains_key(&t.name)) {
-                return bad(format!("tier {}: the codebook's [tiers] has no entry for it", t.name));
+        let mut file = file;
+        for t in &mut file.tiers {
+            match codebook.tiers.get(&t.name) {
+                Some(facts) => t.facts = facts.clone(),
+                None => return bad(format!("tier {}: the codebook's [tiers] has no entry for it", t.name)),
             }
             if let Some(labels) = &t.labels
                 && labels.len() != t.when.len()
@@ -401,15 +405,13 @@ impl Model {
             .iter()
             .map(|t| TierGuide {
                 name: t.name.clone(),
-                label: codebook.section("tiers").and_then(|s| s.get(&t.name)).map(|e| e.label.clone()).unwrap_or_default(),
                 rules: rules
                     .iter()
                     .filter(|(tier, _, _)| *tier == t.name)
                     .map(|(_, _, l)| l.replace("（{categories}）", "").replace("{categories}", "所涉类别"))
                     .collect(),
-                cadence: param(format!("tiers.{}.cadence", t.name)),
-                action: param(format!("tiers.{}.action", t.name)),
-                due_days: param(format!("tiers.{}.due_days", t.name)),
+                key_youth: self.trend.key_youth_tiers.contains(&t.name),
+                facts: t.facts.clone(),
             })
             .collect();
         let source_label = |s: &str| codebook.section("sources").and_then(|x| x.get(s)).map(|e| e.label.clone()).unwrap_or(s.to_string());
@@ -442,16 +444,16 @@ impl Model {
     }
 }
 
-/// A tier as the list's 说明 sheet defines it.
+/// A tier as the lists show it and their 说明 sheet defines it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TierGuide {
     pub name: String,
-    pub label: String,
     /// Its rules' labels, in order.
     pub rules: Vec<String>,
-    pub cadence: String,
-    pub action: String,
-    pub due_days: String,
+    /// Whether it makes a 重点青少年 (`[trend] key_youth_tiers`).
+    pub key_youth: bool,
+    /// Its label, title, colours, cadence, work and due days (the codebook's `[tiers]`).
+    pub facts: TierFacts,
 }
 
 /// A category as the list's 说明 sheet defines it.
@@ -465,7 +467,8 @@ pub struct CategoryGuide {
     pub units: String,
 }
 
-/// The definitions the list's 说明 sheet shows.
+/// The definitions the lists show: the tiers (their sheets, in the model's order), the
+/// categories, the responsible units.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Guide {
     pub tiers: Vec<TierGuide>,
@@ -570,7 +573,8 @@ mod tests {
         let guide = m.guide(&plan.codebook, &plan.tables);
         let c4 = guide.categories.iter().find(|c| c.id == "C4").unwrap();
         assert_eq!((c4.label.as_str(), c4.departments.as_str(), c4.units.as_str()), ("受侵害", "公安、教育", "公安、民政"));
-        assert_eq!(guide.tiers[1].cadence, "每周");
+        assert_eq!((guide.tiers[1].facts.cadence.as_str(), guide.tiers[1].facts.title.as_str()), ("每周", "橙色预警"));
+        assert_eq!(guide.tiers.iter().map(|t| t.key_youth).collect::<Vec<_>>(), [true, true, false, false]);
     }
 
     #[test]

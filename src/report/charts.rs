@@ -478,8 +478,10 @@ fn tiers<DB: DrawingBackend>(c: &Canvas<DB>, view: &LeadershipView) -> Drawn<DB>
             let gap_any = (0..n).any(|i| month_hidden(i) && view.tiers_hidden_total.get(i).copied().flatten().is_none());
             let mut notes = Vec::new();
             if merged_any {
+                let example: Vec<&str> = view.tiers.iter().take(2).map(|s| s.short.as_str()).collect();
                 notes.push(format!(
-                    "斜线带为合并显示的等级（如“红+橙”），高度为其合计人数：其中有等级少于{}人，单独显示会被推算",
+                    "斜线带为合并显示的等级（如“{}”），高度为其合计人数：其中有等级少于{}人，单独显示会被推算",
+                    example.join("+"),
                     view.threshold
                 ));
             }
@@ -542,7 +544,7 @@ fn tiers<DB: DrawingBackend>(c: &Canvas<DB>, view: &LeadershipView) -> Drawn<DB>
         }
         if let Some((at, hidden)) = band {
             let colour = rgb(hidden[0].colour);
-            let names: Vec<String> = hidden.iter().map(|s| s.label.chars().next().map(String::from).unwrap_or_default()).collect();
+            let names: Vec<&str> = hidden.iter().map(|s| s.short.as_str()).collect();
             let (y0, y1, text) = match merged(i) {
                 Some(total) => (y(at), y(at + total as f64), format!("{} {total}", names.join("+"))),
                 None => (y(base), y(base) - 9, format!("{} <{}", names.join("+"), view.threshold)),
@@ -975,12 +977,18 @@ mod tests {
     }
 
     fn series(key: &str, label: &str, colour: (u8, u8, u8), cells: Vec<Cell>) -> Series {
-        Series { key: key.into(), label: label.into(), colour, cells }
+        Series { key: key.into(), label: label.into(), short: label.chars().next().map(String::from).unwrap_or_default(), colour, cells }
     }
 
     fn sample_view() -> LeadershipView {
         let n = 24;
-        use crate::report::leadership::{CATEGORY_COLOURS as colours, tier_colour};
+        use crate::report::leadership::CATEGORY_COLOURS as colours;
+        let tier_colour = |tier: &str| match tier {
+            "red" => (0xE5, 0x39, 0x35),
+            "orange" => (0xFB, 0x8C, 0x00),
+            "yellow" => (0xFD, 0xD8, 0x35),
+            _ => (0x1E, 0x88, 0xE5),
+        };
         let tiers = vec![
             series("red", "红色预警", tier_colour("red"), cells(n, 14.0, 0.5, &[2, 3, 9])),
             series("orange", "橙色预警", tier_colour("orange"), cells(n, 38.0, 0.8, &[])),
@@ -1047,6 +1055,7 @@ mod tests {
             model_version: "collision-2026.11".into(),
             threshold: 5,
             months: month_ends(n),
+            key_youth_label: "红+橙".into(),
             tiers_hidden_total: vec![None; n],
             tiers,
             categories,

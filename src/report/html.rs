@@ -151,7 +151,7 @@ fn chart_section(out: &mut String, view: &LeadershipView, charts: &[Chart]) -> s
     let latest = view.months.last().map(|m| month(*m)).unwrap_or_default();
     let captions = [
         format!("各预警等级人数（{span}）"),
-        format!("碰撞命中人数与重点青少年（红色、橙色预警）人数（{span}）"),
+        format!("碰撞命中人数与重点青少年（{}）人数（{span}）", view.key_youth_label),
         format!("各类关键数据涉及人数（{span}）"),
         format!("各乡镇街道每千名未成年人中的列入人数（{latest}）"),
         format!("类别共现：同时涉及两类情形的人数（{latest}，对角线为该类人数）"),
@@ -236,7 +236,7 @@ fn rate_with_bar(rate: Option<f64>, max: f64) -> String {
 }
 
 fn fairness(out: &mut String, view: &LeadershipView) -> std::fmt::Result {
-    out.push_str("<section>\n<h2>公平性检查<small>各群体重点青少年（红+橙）比率</small></h2>\n");
+    write!(out, "<section>\n<h2>公平性检查<small>各群体重点青少年（{}）比率</small></h2>\n", esc(&view.key_youth_label))?;
     // The dimensions in the order the view gives them (性别, 乡镇街道, 留守状态), each with its rows.
     let mut groups: Vec<(&str, Vec<&FairnessRow>)> = Vec::new();
     for r in &view.fairness {
@@ -549,7 +549,7 @@ mod tests {
                 if n < 5 { Cell::Suppressed } else { Cell::Shown(n) }
             })
             .collect();
-        Series { key: key.into(), label: label.into(), colour, cells }
+        Series { key: key.into(), label: label.into(), short: label.chars().next().map(String::from).unwrap_or_default(), colour, cells }
     }
 
     /// A county of three townships, with suppressed cells and a name that needs escaping.
@@ -592,6 +592,7 @@ mod tests {
             model_version: "2026.11-demo".into(),
             threshold: 5,
             months,
+            key_youth_label: "红+橙".into(),
             tiers_hidden_total: Vec::new(),
             tiers: vec![
                 series("red", "红色预警", (200, 40, 40), 6, n),

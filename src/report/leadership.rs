@@ -60,16 +60,8 @@ impl Today {
     }
 }
 
-/// The colour of a tier (its own), or grey.
-pub fn tier_colour(tier: &str) -> (u8, u8, u8) {
-    match tier {
-        "red" => (0xE5, 0x39, 0x35),
-        "orange" => (0xFB, 0x8C, 0x00),
-        "yellow" => (0xFD, 0xD8, 0x35),
-        "blue" => (0x1E, 0x88, 0xE5),
-        _ => (0x9E, 0x9E, 0x9E),
-    }
-}
+/// The colour of the 新增 line (the tiers' colours are the codebook's, `[tiers]`).
+const NEW_COLOUR: (u8, u8, u8) = (0xFB, 0x8C, 0x00);
 
 /// The categories' colours in charts, C1 first: Tableau 10, a qualitative palette of hues that
 /// stay apart, with its red and yellow (the tiers' colours, which a category must not be read
@@ -254,19 +246,22 @@ pub fn build_view(input: &ViewInput) -> LeadershipView {
             (hidden_tiers > 0 && !hidden[listed_ix[m]]).then(|| a.values[listed_ix[m]] - shown)
         })
         .collect();
-    let tier_label = |name: &str| {
-        let short = input.codebook.section("tiers").and_then(|s| s.get(name)).map(|e| e.label.clone()).unwrap_or_default();
-        match name {
-            "blue" => format!("{short}色关注"),
-            _ => format!("{short}色预警"),
-        }
-    };
     let tiers: Vec<Series> = model
         .tiers
         .iter()
         .zip(&tier_ix)
-        .map(|(tier, ix)| Series { key: tier.name.clone(), label: tier_label(&tier.name), colour: tier_colour(&tier.name), cells: cells(ix) })
+        .map(|(tier, ix)| Series {
+            key: tier.name.clone(),
+            label: tier.facts.title.clone(),
+            short: tier.facts.label.clone(),
+            colour: tier.facts.colour.rgb(),
+            cells: cells(ix),
+        })
         .collect();
+    // 重点青少年 in the key-youth tiers' labels (红+橙), drawn in the first one's colour.
+    let key_tiers: Vec<_> = model.tiers.iter().filter(|t| model.trend.key_youth_tiers.contains(&t.name)).collect();
+    let key_youth_label = key_tiers.iter().map(|t| t.facts.label.as_str()).collect::<Vec<_>>().join("+");
+    let key_youth_colour = key_tiers.first().map(|t| t.facts.colour.rgb()).unwrap_or(NEW_COLOUR);
     let category_labels: Vec<(String, String)> = cats
         .iter()
         .map(|c| {
@@ -281,17 +276,18 @@ pub fn build_view(input: &ViewInput) -> LeadershipView {
         .map(|(i, ((c, label), ix))| Series {
             key: c.clone(),
             label: label.clone(),
+            short: String::new(),
             colour: CATEGORY_COLOURS[i % CATEGORY_COLOURS.len()],
             cells: cells(ix),
         })
         .collect();
     let collisions_and_key_youth = vec![
-        Series { key: "key_youth".into(), label: "重点青少年".into(), colour: tier_colour("red"), cells: cells(&key_ix) },
-        Series { key: "collision".into(), label: "碰撞命中".into(), colour: (0x37, 0x47, 0x4F), cells: cells(&collision_ix) },
+        Series { key: "key_youth".into(), label: "重点青少年".into(), short: String::new(), colour: key_youth_colour, cells: cells(&key_ix) },
+        Series { key: "collision".into(), label: "碰撞命中".into(), short: String::new(), colour: (0x37, 0x47, 0x4F), cells: cells(&collision_ix) },
     ];
     let new_and_lifted = vec![
-        Series { key: "new".into(), label: "新增".into(), colour: tier_colour("orange"), cells: cells(&new_ix) },
-        Series { key: "lifted".into(), label: "解除".into(), colour: (0x43, 0xA0, 0x47), cells: cells(&lifted_ix) },
+        Series { key: "new".into(), label: "新增".into(), short: String::new(), colour: NEW_COLOUR, cells: cells(&new_ix) },
+        Series { key: "lifted".into(), label: "解除".into(), short: String::new(), colour: (0x43, 0xA0, 0x47), cells: cells(&lifted_ix) },
     ];
     // The cards: the as-of date's list, each against the latest month end before it; then the
     // list's 新增 and 解除 against the previous scored date.
@@ -305,9 +301,11 @@ pub fn build_view(input: &ViewInput) -> LeadershipView {
         };
         Headline { label: label.to_string(), now: cell(now), change, note: base_note.clone(), compared: base.is_some() }
     };
-    let mut headlines = vec![headline("列入名单人数", today_ix.listed, &listed_ix), headline("重点青少年（红+橙）", today_ix.key, &key_ix)];
-    if let Some(red) = model.tiers.iter().position(|t| t.name == "red") {
-        headlines.push(headline("红色预警", today_ix.tiers[red], &tier_ix[red]));
+    let mut headlines =
+        vec![headline("列入名单人数", today_ix.listed, &listed_ix), headline(&format!("重点青少年（{key_youth_label}）"), today_ix.key, &key_ix)];
+    // The most urgent tier's own card.
+    if let Some(first) = model.tiers.first() {
+        headlines.push(headline(&first.facts.title, today_ix.tiers[0], &tier_ix[0]));
     }
     headlines.push(headline("碰撞命中", today_ix.collision, &collision_ix));
     let (new_note, lifted_note) = match input.today.previous_as_of {
@@ -384,6 +382,7 @@ pub fn build_view(input: &ViewInput) -> LeadershipView {
         threshold: input.threshold,
         months,
         tiers,
+        key_youth_label,
         tiers_hidden_total,
         categories,
         collisions_and_key_youth,

@@ -35,38 +35,18 @@ pub struct ListTables<'a> {
     pub changes: &'a [RecordBatch],
     /// One row per (listed person, responsible unit), and the earlier tasks still open.
     pub tasks: &'a [RecordBatch],
-    /// What the risk list's 说明 sheet defines (tiers, categories), and whether it names schools.
+    /// The tiers (their sheets, labels and colours, in the model's order), what the risk list's
+    /// 说明 sheet defines (categories), and whether it names schools.
     pub guide: &'a Guide,
+    /// The responsible units in the codebook's order (`[units]`): each has a sheet of tasks.
+    pub units: &'a [String],
     /// The decisions a reviewer may record (the codebook's `[review.decision]`), for 决定's
     /// drop-down.
     pub decisions: &'a [String],
 }
 
-/// A tier as the lists show it.
-struct Tier {
-    code: &'static str,
-    sheet: &'static str,
-    fill: u32,
-    white_text: bool,
-}
-
-/// The tiers, most severe first: the order of the sheets and of the summary.
-const TIERS: [Tier; 4] = [
-    Tier { code: "red", sheet: "红色预警", fill: 0xE53935, white_text: true },
-    Tier { code: "orange", sheet: "橙色预警", fill: 0xFB8C00, white_text: false },
-    Tier { code: "yellow", sheet: "黄色预警", fill: 0xFDD835, white_text: false },
-    Tier { code: "blue", sheet: "蓝色关注", fill: 0x1E88E5, white_text: true },
-];
-
-fn tier_index(code: &str) -> Option<usize> {
-    TIERS.iter().position(|t| t.code == code)
-}
-
-/// The fill of a lit (亮灯) cell, and of the red tier.
+/// The fill of a lit (亮灯) cell: an overdue task's red light, whatever the tiers' colours.
 const LIT_FILL: u32 = 0xE53935;
-
-/// The units whose task sheets always exist, in this order; other units follow alphabetically.
-const FIXED_UNITS: [&str; 4] = ["教育", "公安", "司法", "民政"];
 
 /// What a source column holds and how a cell shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,9 +168,9 @@ fn risk_columns(guide: &Guide) -> &'static [Column] {
 }
 
 /// What each risk column means, for the 说明 sheet (by source column; every one of
-/// [`RISK_COLUMNS`] has an entry).
+/// [`RISK_COLUMNS`] has an entry). `{tiers}` stands for the tiers' labels, in order.
 const RISK_COLUMN_NOTES: &[(&str, &str)] = &[
-    ("rank", "名单内排序：先按等级（红、橙、黄、蓝），同一等级内按评分从高到低"),
+    ("rank", "名单内排序：先按等级（{tiers}），同一等级内按评分从高到低"),
     ("person_key", "假名化的人员编号，同一人在各次名单中相同；不是身份证号，不能反推身份"),
     ("tier_label", "风险等级，由下方“风险等级”所列规则自上而下判定"),
     ("score", "同一等级内的排序依据：各风险类别的严重程度按时间衰减加权求和，碰撞命中另加分"),
@@ -270,16 +250,17 @@ pub const TASK_INPUTS: [(&str, &str); 5] =
 // Public writers.
 // ---------------------------------------------------------------------------------------------
 
-/// Writes `risk_list.xlsx`: `汇总`, one sheet per tier (always all four), `变化`, then `说明`
-/// (what the tiers, categories and columns mean).
+/// Writes `risk_list.xlsx`: `汇总`, one sheet per tier of the model (always every one, named by
+/// its title), `变化`, then `说明` (what the tiers, categories and columns mean).
 pub fn write_risk_xlsx(path: &Path, t: &ListTables) -> Result<()> {
     let columns = risk_columns(t.guide);
     let risk = View::all(t.risk, "risk", columns)?;
     let changes = View::all(t.changes, "changes", CHANGE_COLUMNS)?;
 
     // Every row must belong to a tier: a row of no known tier would vanish from the sheets.
+    let tiers = &t.guide.tiers;
     let mut tier_of: Vec<Vec<usize>> = Vec::with_capacity(t.risk.len());
-    let mut per_tier = [0u64; 4];
+    let mut per_tier = vec![0u64; tiers.len()];
     let mut collisions = 0u64;
     for batch in t.risk {
         let tier = column(batch, "risk", "tier", &DataType::Utf8)?;
@@ -289,7 +270,7 @@ pub fn write_risk_xlsx(path: &Path, t: &ListTables) -> Result<()> {
         let mut rows = Vec::with_capacity(batch.num_rows());
         for r in 0..batch.num_rows() {
             let code = if tier.is_null(r) { "" } else { tier.value(r) };
-            let i = tier_index(code)
+            let i = tiers.iter().position(|g| g.name == code)
                 .ok_or_else(|| Error::Internal(format!("risk list: row with unknown tier {code:?}")))?;
             per_tier[i] += 1;
             if collision.is_valid(r) && collision.value(r) {
@@ -307,7 +288,7 @@ pub fn write_risk_xlsx(path: &Path, t: &ListTables) -> Result<()> {
         }
     }
 
-    let fmt = Formats::new();
+    let fmt = Formats::new(t.guide);
     let mut book = new_book(t.as_of)?;
 
     let sheet = book.add_worksheet().set_name("汇总")?;
@@ -318,29 +299,32 @@ pub fn write_risk_xlsx(path: &Path, t: &ListTables) -> Result<()> {
     sheet.write(2, 1, t.model_version)?;
     sheet.write_with_format(4, 0, "等级", &fmt.head)?;
     sheet.write_with_format(4, 1, "人数", &fmt.head)?;
-    for (i, tier) in TIERS.iter().enumerate() {
+    for (i, tier) in tiers.iter().enumerate() {
         let r = 5 + i as u32;
-        sheet.write_with_format(r, 0, tier.sheet, &fmt.tiers[i])?;
+        sheet.write_with_format(r, 0, tier.facts.title.as_str(), fmt.tier(&tier.name).unwrap_or(&fmt.body))?;
         sheet.write(r, 1, per_tier[i] as f64)?;
     }
-    sheet.write_with_format(9, 0, "重点青少年(红+橙)", &fmt.bold)?;
-    sheet.write_with_format(9, 1, (per_tier[0] + per_tier[1]) as f64, &fmt.bold)?;
-    sheet.write(10, 0, "名单合计")?;
-    sheet.write(10, 1, per_tier.iter().sum::<u64>() as f64)?;
-    sheet.write(11, 0, "碰撞命中")?;
-    sheet.write(11, 1, collisions as f64)?;
-    sheet.write_with_format(13, 0, "变化(与上次评估相比)", &fmt.head)?;
-    sheet.write_with_format(13, 1, "人数", &fmt.head)?;
+    let r = 5 + tiers.len() as u32;
+    let key_youth: u64 = tiers.iter().zip(&per_tier).filter(|(g, _)| g.key_youth).map(|(_, n)| n).sum();
+    sheet.write_with_format(r, 0, format!("重点青少年({})", key_youth_labels(t.guide)), &fmt.bold)?;
+    sheet.write_with_format(r, 1, key_youth as f64, &fmt.bold)?;
+    sheet.write(r + 1, 0, "名单合计")?;
+    sheet.write(r + 1, 1, per_tier.iter().sum::<u64>() as f64)?;
+    sheet.write(r + 2, 0, "碰撞命中")?;
+    sheet.write(r + 2, 1, collisions as f64)?;
+    let r = r + 4;
+    sheet.write_with_format(r, 0, "变化(与上次评估相比)", &fmt.head)?;
+    sheet.write_with_format(r, 1, "人数", &fmt.head)?;
     for (i, (code, label)) in [("new", "新增"), ("up", "升级"), ("down", "降级"), ("lifted", "解除")].iter().enumerate() {
-        let r = 14 + i as u32;
+        let r = r + 1 + i as u32;
         sheet.write(r, 0, *label)?;
         sheet.write(r, 1, per_change.get(*code).copied().unwrap_or(0) as f64)?;
     }
     sheet.set_column_width(0, 24)?;
     sheet.set_column_width(1, 16)?;
 
-    for (i, tier) in TIERS.iter().enumerate() {
-        let sheet = book.add_worksheet_with_constant_memory()?.set_name(tier.sheet)?;
+    for (i, tier) in tiers.iter().enumerate() {
+        let sheet = book.add_worksheet_with_constant_memory()?.set_name(tier.facts.title.as_str())?;
         let mut out = SheetWriter::new(sheet, columns, &fmt)?;
         for (view, rows) in risk.iter().zip(&tier_of) {
             for (r, _) in rows.iter().enumerate().filter(|(_, tier)| **tier == i) {
@@ -381,17 +365,14 @@ fn write_guide_sheet(sheet: &mut Worksheet, guide: &Guide, columns: &[Column], f
     heads(sheet, r, &["等级", "判定规则（任一条成立即可）", "复核频次", "工作要求", "办结期限（天）"])?;
     for tier in &guide.tiers {
         r += 1;
-        let fill = tier_index(&tier.name).map(|i| &fmt.tiers[i]).unwrap_or(&fmt.body);
-        sheet.write_with_format(r, 0, tier.label.as_str(), fill)?;
+        let fill = fmt.tier(&tier.name).unwrap_or(&fmt.body);
+        sheet.write_with_format(r, 0, tier.facts.label.as_str(), fill)?;
         let rules = tier.rules.join("；");
         sheet.write_with_format(r, 1, rules.as_str(), &fmt.wrap)?;
         sheet.set_row_height(r, wrapped_height(&rules))?;
-        sheet.write_with_format(r, 2, tier.cadence.as_str(), &fmt.body)?;
-        sheet.write_with_format(r, 3, tier.action.as_str(), &fmt.wrap)?;
-        match tier.due_days.parse::<f64>() {
-            Ok(d) => sheet.write_number_with_format(r, 4, d, &fmt.body)?,
-            Err(_) => sheet.write_with_format(r, 4, tier.due_days.as_str(), &fmt.body)?,
-        };
+        sheet.write_with_format(r, 2, tier.facts.cadence.as_str(), &fmt.body)?;
+        sheet.write_with_format(r, 3, tier.facts.action.as_str(), &fmt.wrap)?;
+        sheet.write_number_with_format(r, 4, tier.facts.due_days as f64, &fmt.body)?;
     }
     r += 2;
     sheet.write_with_format(r, 0, "风险类别", &fmt.bold)?;
@@ -404,16 +385,19 @@ fn write_guide_sheet(sheet: &mut Worksheet, guide: &Guide, columns: &[Column], f
         }
     }
     r += 2;
-    sheet.write_with_format(r, 0, "名单各列（红色预警、橙色预警、黄色预警、蓝色关注各表）", &fmt.bold)?;
+    let titles: Vec<&str> = guide.tiers.iter().map(|t| t.facts.title.as_str()).collect();
+    sheet.write_with_format(r, 0, format!("名单各列（{}各表）", titles.join("、")), &fmt.bold)?;
     r += 1;
     heads(sheet, r, &["列名", "含义"])?;
+    let labels: Vec<&str> = guide.tiers.iter().map(|t| t.facts.label.as_str()).collect();
     for c in columns {
         r += 1;
         let note = RISK_COLUMN_NOTES.iter().find(|(source, _)| *source == c.source).map(|(_, n)| *n);
         let note = note.ok_or_else(|| Error::Internal(format!("risk column {} has no note", c.source)))?;
+        let note = note.replace("{tiers}", &labels.join("、"));
         sheet.write_with_format(r, 0, c.header, &fmt.body)?;
-        sheet.write_with_format(r, 1, note, &fmt.wrap)?;
-        sheet.set_row_height(r, wrapped_height(note))?;
+        sheet.write_with_format(r, 1, note.as_str(), &fmt.wrap)?;
+        sheet.set_row_height(r, wrapped_height(&note))?;
     }
     r += 2;
     sheet.write_with_format(r, 0, "如何找到本人", &fmt.bold)?;
@@ -433,6 +417,11 @@ fn write_guide_sheet(sheet: &mut Worksheet, guide: &Guide, columns: &[Column], f
     sheet.set_landscape();
     sheet.set_print_fit_to_pages(1, 0);
     Ok(())
+}
+
+/// The labels of the tiers that make a 重点青少年, joined: 红+橙.
+fn key_youth_labels(guide: &Guide) -> String {
+    guide.tiers.iter().filter(|t| t.key_youth).map(|t| t.facts.label.as_str()).collect::<Vec<_>>().join("+")
 }
 
 /// The height (points) of a row whose one wrapped cell, in a column [`WRAP_WIDTH`] wide, holds
@@ -472,8 +461,9 @@ pub fn write_risk_csv(path: &Path, t: &ListTables) -> Result<()> {
     Ok(())
 }
 
-/// Writes `tasks.xlsx`: `汇总`, then one sheet per unit (教育, 公安, 司法, 民政 always, then any
-/// other unit alphabetically). An open task past its due date is lit: its 状态 reads 逾期 and
+/// Writes `tasks.xlsx`: `汇总`, then one sheet per unit (every unit of [`ListTables::units`]
+/// always, in that order, then any other unit of the rows alphabetically: an open task of a unit
+/// the codebook no longer names). An open task past its due date is lit: its 状态 reads 逾期 and
 /// its 状态 and 逾期天数 cells are red.
 pub fn write_tasks_xlsx(path: &Path, t: &ListTables) -> Result<()> {
     let tasks = View::all(t.tasks, "tasks", TASK_COLUMNS)?;
@@ -504,7 +494,7 @@ pub fn write_tasks_xlsx(path: &Path, t: &ListTables) -> Result<()> {
         for (r, unit) in units.as_string::<i32>().iter().enumerate() {
             match unit {
                 Some(u) if !u.is_empty() => {
-                    if !FIXED_UNITS.contains(&u) {
+                    if !t.units.iter().any(|x| x == u) {
                         others.insert(u);
                     }
                 }
@@ -512,7 +502,7 @@ pub fn write_tasks_xlsx(path: &Path, t: &ListTables) -> Result<()> {
             }
         }
     }
-    let units: Vec<&str> = FIXED_UNITS.iter().copied().chain(others).collect();
+    let units: Vec<&str> = t.units.iter().map(String::as_str).chain(others).collect();
     let index: HashMap<&str, usize> = units.iter().enumerate().map(|(i, u)| (*u, i)).collect();
     let unit_of: Vec<Vec<usize>> = unit_arrays
         .iter()
@@ -528,7 +518,7 @@ pub fn write_tasks_xlsx(path: &Path, t: &ListTables) -> Result<()> {
         }
     }
 
-    let fmt = Formats::new();
+    let fmt = Formats::new(t.guide);
     let mut book = new_book(t.as_of)?;
 
     let sheet = book.add_worksheet().set_name("汇总")?;
@@ -662,10 +652,10 @@ impl View {
         }
     }
 
-    /// The tier (index into [`TIERS`]) that fills a [`Kind::Tier`] cell, if any.
-    fn tier(&self, col: usize, row: usize) -> Option<usize> {
+    /// The tier (its name) that fills a [`Kind::Tier`] cell, if any.
+    fn tier(&self, col: usize, row: usize) -> Option<&str> {
         let codes = self.tier_codes[col].as_ref()?.as_string::<i32>();
-        if codes.is_null(row) { None } else { tier_index(codes.value(row)) }
+        if codes.is_null(row) { None } else { Some(codes.value(row)) }
     }
 }
 
@@ -826,15 +816,20 @@ struct Formats {
     date: Format,
     score: Format,
     lit: Format,
-    tiers: [Format; 4],
+    /// Each tier's cells, by tier name: its fill and text colour.
+    tiers: Vec<(String, Format)>,
 }
 
 impl Formats {
-    fn new() -> Formats {
+    fn new(guide: &Guide) -> Formats {
         let body = Format::new().set_align(FormatAlign::VerticalCenter);
-        let tier = |t: &Tier| {
-            let f = body.clone().set_background_color(t.fill).set_align(FormatAlign::Center);
-            if t.white_text { f.set_font_color(0xFFFFFF) } else { f }
+        let tier = |t: &crate::model::TierGuide| {
+            let f = body.clone().set_background_color(t.facts.colour.hex()).set_align(FormatAlign::Center);
+            let f = match t.facts.text_colour {
+                Some(c) => f.set_font_color(c.hex()),
+                None => f,
+            };
+            (t.name.clone(), f)
         };
         Formats {
             title: Format::new().set_bold().set_font_size(14),
@@ -844,9 +839,14 @@ impl Formats {
             date: body.clone().set_num_format("yyyy-mm-dd"),
             score: body.clone().set_num_format("0.000"),
             lit: body.clone().set_background_color(LIT_FILL).set_font_color(0xFFFFFF).set_bold(),
-            tiers: [tier(&TIERS[0]), tier(&TIERS[1]), tier(&TIERS[2]), tier(&TIERS[3])],
+            tiers: guide.tiers.iter().map(tier).collect(),
             body,
         }
+    }
+
+    /// The format of a cell of tier `name`, if the model has that tier.
+    fn tier(&self, name: &str) -> Option<&Format> {
+        self.tiers.iter().find(|(n, _)| n == name).map(|(_, f)| f)
     }
 }
 
@@ -896,7 +896,7 @@ impl<'s> SheetWriter<'s> {
             let special = if lit && col.lights {
                 Some(&self.fmt.lit)
             } else if let Kind::Tier(_) = col.kind {
-                view.tier(i, row).map(|t| &self.fmt.tiers[t])
+                view.tier(i, row).and_then(|t| self.fmt.tier(t))
             } else {
                 None
             };
@@ -1121,15 +1121,24 @@ mod tests {
         ])
     }
 
+    /// The demo's tiers and units, as the pipeline gives them to the writers.
+    fn demo() -> (Guide, Vec<String>) {
+        let plan = crate::config::Plan::load(Path::new("pipelines/demo.toml"), Default::default()).unwrap();
+        let model = crate::model::Model::load(&plan.model, &plan.codebook, &plan.tables).unwrap();
+        (model.guide(&plan.codebook, &plan.tables), plan.codebook.units.clone())
+    }
+
     fn write_all(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
         let (risk, changes, tasks) = ([risk()], [changes()], [tasks()]);
+        let (guide, units) = demo();
         let t = ListTables {
             as_of: day("2026-11-23"),
             model_version: "collision-v1",
             risk: &risk,
             changes: &changes,
             tasks: &tasks,
-            guide: &Guide::default(),
+            guide: &guide,
+            units: &units,
             decisions: &[],
         };
         let paths = (dir.join("risk_list.xlsx"), dir.join("risk_list.csv"), dir.join("tasks.xlsx"));
@@ -1223,7 +1232,8 @@ mod tests {
 
         let again = dir.path().join("again.csv");
         let (risk, changes, tasks) = ([risk()], [changes()], [tasks()]);
-        let t = ListTables { as_of: day("2026-11-23"), model_version: "collision-v1", risk: &risk, changes: &changes, tasks: &tasks, guide: &Guide::default(), decisions: &[] };
+        let (guide, units) = demo();
+        let t = ListTables { as_of: day("2026-11-23"), model_version: "collision-v1", risk: &risk, changes: &changes, tasks: &tasks, guide: &guide, units: &units, decisions: &[] };
         write_risk_csv(&again, &t).unwrap();
         assert_eq!(std::fs::read(&again).unwrap(), bytes);
     }
@@ -1276,7 +1286,8 @@ mod tests {
         let mut cols = bad.columns().to_vec();
         cols[tier] = strs(&[Some("red"), Some("purple"), Some("blue")]);
         let bad = RecordBatch::try_new(bad.schema(), cols).unwrap();
-        let t = ListTables { as_of: day("2026-11-23"), model_version: "v", risk: &[bad], changes: &[], tasks: &[], guide: &Guide::default(), decisions: &[] };
+        let (guide, units) = demo();
+        let t = ListTables { as_of: day("2026-11-23"), model_version: "v", risk: &[bad], changes: &[], tasks: &[], guide: &guide, units: &units, decisions: &[] };
         let err = write_risk_xlsx(&dir.path().join("r.xlsx"), &t).unwrap_err();
         assert!(err.to_string().contains("purple"), "{err}");
     }

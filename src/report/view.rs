@@ -57,7 +57,10 @@ pub struct Series {
     pub key: String,
     /// The Chinese label drawn in the legend (红色预警, 严重不良行为, 碰撞命中, 重点青少年 …).
     pub label: String,
-    /// An RGB colour for the series (tiers use their own colours).
+    /// A tier's short label (红), which names it in a merged band (红+橙); empty for others.
+    #[serde(skip)]
+    pub short: String,
+    /// An RGB colour for the series (tiers use their own colours, the codebook's).
     pub colour: (u8, u8, u8),
     /// One cell per month of [`LeadershipView::months`].
     pub cells: Vec<Cell>,
@@ -154,8 +157,11 @@ pub struct LeadershipView {
     pub threshold: u64,
     /// The month ends, oldest first (24 by default); the last is the latest month.
     pub months: Vec<NaiveDate>,
-    /// People per tier, red first.
+    /// People per tier, in the model's order (the most urgent first).
     pub tiers: Vec<Series>,
+    /// The tiers that make a 重点青少年, by their short labels: 红+橙.
+    #[serde(skip)]
+    pub key_youth_label: String,
     /// Per month, the people of the hidden tiers together (the listed total less the shown
     /// tiers: a reader can work it out already), drawn as one merged band such as 红+橙; None
     /// when the month has no hidden tier or its listed total is hidden too.

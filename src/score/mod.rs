@@ -87,7 +87,6 @@ pub const RISK_COLUMNS: [&str; 33] = [
     "model_version",
 ];
 
-/// The unit order of tasks and lists (the codebook's units, in the order they first appear).
 const LINK_LABELS: [(&str, &str); 3] = [("person_key", "直接提供"), ("id_number", "身份证号转换"), ("name_hash", "姓名哈希关联")];
 
 /// What a scoring produced: the list, the changes and the tasks, sorted, plus counts and timings.
@@ -141,12 +140,12 @@ pub async fn register_reference(ctx: &SessionContext, plan: &Plan, model: &Model
     let categories = book.section("categories").cloned().unwrap_or_default();
     let cats: Vec<Vec<String>> = categories.iter().map(|(k, e)| vec![lit(k), lit(&e.label)]).collect();
     register_values(ctx, "ref_categories", &["category", "label"], &cats).await?;
-    let units = unit_order(plan);
+    let units = &book.units;
     let mut cat_units = Vec::new();
-    for c in categories.keys() {
-        for u in category_units(plan, c) {
-            let order = units.iter().position(|x| *x == u).unwrap_or(units.len());
-            cat_units.push(vec![lit(c), lit(&u), order.to_string()]);
+    for (c, unit_list) in &book.category_units {
+        for u in unit_list {
+            let order = units.iter().position(|x| x == u).unwrap_or(units.len());
+            cat_units.push(vec![lit(c), lit(u), order.to_string()]);
         }
     }
     register_values(ctx, "ref_category_units", &["category", "unit", "unit_order"], &cat_units).await?;
@@ -154,12 +153,7 @@ pub async fn register_reference(ctx: &SessionContext, plan: &Plan, model: &Model
         .tiers
         .iter()
         .enumerate()
-        .map(|(i, t)| {
-            let due = book.params.get(&format!("tiers.{}.due_days", t.name)).cloned().unwrap_or_else(|| "30".into());
-            let label = book.section("tiers").and_then(|s| s.get(&t.name)).map(|e| e.label.clone()).unwrap_or_default();
-            let cadence = book.params.get(&format!("tiers.{}.cadence", t.name)).cloned().unwrap_or_default();
-            vec![lit(&t.name), lit(&label), (i + 1).to_string(), due, lit(&cadence)]
-        })
+        .map(|(i, t)| vec![lit(&t.name), lit(&t.facts.label), (i + 1).to_string(), t.facts.due_days.to_string(), lit(&t.facts.cadence)])
         .collect();
     register_values(ctx, "ref_tiers", &["tier", "label", "tier_rank", "due_days", "cadence"], &tiers).await?;
     // The tier rules, numbered as `listed.tier_rule` numbers them.
@@ -176,42 +170,20 @@ pub async fn register_reference(ctx: &SessionContext, plan: &Plan, model: &Model
     let links: Vec<Vec<String>> =
         LINK_LABELS.iter().enumerate().map(|(i, (m, l))| vec![lit(m), lit(l), i.to_string()]).collect();
     register_values(ctx, "ref_link_methods", &["link_method", "label", "link_order"], &links).await?;
-    let towns: Vec<Vec<String>> = crate::ingest::reference::load_townships(&plan.reference)?
-        .into_iter()
+    let towns: Vec<Vec<String>> = plan
+        .townships
+        .iter()
         .map(|t| vec![lit(&t.code), lit(&t.name), t.minors_population.to_string()])
         .collect();
     register_values(ctx, "ref_townships", &["township_code", "name", "minors_population"], &towns).await?;
-    let schools: Vec<Vec<String>> = crate::ingest::reference::load_schools(&plan.reference)?
-        .unwrap_or_default()
-        .into_iter()
+    let schools: Vec<Vec<String>> = plan
+        .schools
+        .iter()
+        .flatten()
         .map(|s| vec![lit(&s.code), lit(&s.name), lit(&s.township_code)])
         .collect();
     register_values(ctx, "ref_schools", &["school_code", "name", "township_code"], &schools).await?;
     Ok(())
-}
-
-/// The units a category is the responsibility of (`unit = "公安、民政"` in the codebook).
-fn category_units(plan: &Plan, category: &str) -> Vec<String> {
-    plan.codebook
-        .params
-        .get(&format!("categories.{category}.unit"))
-        .map(|u| u.split(['、', ',', '，']).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
-        .unwrap_or_default()
-}
-
-/// The responsible units in the order tasks list them: 教育, 公安, 司法, 民政, then any other in
-/// the order the categories name them.
-pub fn unit_order(plan: &Plan) -> Vec<String> {
-    let mut units: Vec<String> = ["教育", "公安", "司法", "民政"].iter().map(|s| s.to_string()).collect();
-    let cats: Vec<String> = plan.codebook.section("categories").map(|s| s.keys().cloned().collect()).unwrap_or_default();
-    for c in cats {
-        for u in category_units(plan, &c) {
-            if !units.contains(&u) {
-                units.push(u);
-            }
-        }
-    }
-    units
 }
 
 /// Registers `model_asof`: the dates to evaluate on, with their day numbers.
@@ -312,7 +284,7 @@ pub async fn score(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
     register_batches(ctx, "task_rows", tasks[0].schema(), tasks.clone())?;
     counts.insert("tasks".into(), rows(&tasks));
     let mut task_counts: Vec<TaskCount> =
-        unit_order(plan).into_iter().map(|unit| TaskCount { unit, tasks: 0, closed: 0, overdue: 0 }).collect();
+        plan.codebook.units.iter().map(|unit| TaskCount { unit: unit.clone(), tasks: 0, closed: 0, overdue: 0 }).collect();
     for (what, sql) in [
         ("tasks", "SELECT unit, count(*) FROM task_rows GROUP BY unit"),
         ("closed", "SELECT unit, count(*) FROM task_rows WHERE status = 'closed' GROUP BY unit"),

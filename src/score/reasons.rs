@@ -107,14 +107,11 @@ impl Out {
 
 /// Registers `per_person` (one row per listed person) from `active` and `listed`.
 pub async fn register_per_person(ctx: &SessionContext, plan: &Plan) -> Result<u64> {
-    let order = super::unit_order(plan);
+    let order = &plan.codebook.units;
     let mut units_of: BTreeMap<String, Vec<(usize, String)>> = BTreeMap::new();
-    for c in plan.codebook.section("categories").map(|s| s.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
-        let units = super::category_units(plan, &c)
-            .into_iter()
-            .map(|u| (order.iter().position(|x| *x == u).unwrap_or(order.len()), u))
-            .collect();
-        units_of.insert(c, units);
+    for (c, units) in &plan.codebook.category_units {
+        let units = units.iter().map(|u| (order.iter().position(|x| x == u).unwrap_or(order.len()), u.clone())).collect();
+        units_of.insert(c.clone(), units);
     }
     let mut out = Out { cols: COLUMNS.iter().map(|_| StringBuilder::new()).collect() };
     let mut stream = ctx.sql(EVIDENCE_SQL).await?.execute_stream().await?;

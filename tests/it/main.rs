@@ -10,6 +10,7 @@ mod common;
 
 mod as_of_guard;
 mod boundaries;
+mod config_facts;
 mod contracts;
 mod crash;
 mod hardening;

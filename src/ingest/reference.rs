@@ -1,7 +1,8 @@
 //! Reference data: `townships.csv` (`township_code`, `name`, `minors_population`) and, when the
 //! county has one, `schools.csv` (`school_code`, `name` or `school_name`, optionally
 //! `township_code`): the lake holds school codes only, and the list shows a school's name where
-//! this file gives it.
+//! this file gives it. `Plan::load` reads both once (`plan.townships`, `plan.schools`); every
+//! stage takes them from there.
 
 use std::path::Path;
 

@@ -21,7 +21,7 @@ median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1
 report() { # night label, as-of date
   python3 - "$NIGHTS/out/$2/manifest.json" "$1" "$secs" "$rss" <<'PY'
 import json, sys
-m = json.load(open(sys.argv[1])); t = m["timings_seconds"]; c = m["counts"]
+m = json.load(open(sys.argv[1])); t = m["timings_seconds"]; c = m["row_counts"]
 keys = ["ingest", "seal", "purge", "evaluate", "list", "history", "trend", "outputs"]
 stages = " ".join(f"{k}={t[k]:.2f}" for k in keys if k in t)
 print(f"{sys.argv[2]}: {sys.argv[3]} s, peak {int(sys.argv[4]) // 1024} MiB | {stages} | "

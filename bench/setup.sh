@@ -5,8 +5,8 @@ N=${1:-1000000}
 RUNS=${2:-3}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/humiao-target}"
 PROFILE=${PROFILE:-release}
-[ -n "${NO_BUILD:-}" ] || cargo build --profile "$PROFILE" --quiet
-BIN="$CARGO_TARGET_DIR/$PROFILE/humiao"
+[ -n "${NO_BUILD:-}${BIN:-}" ] || cargo build --profile "$PROFILE" --quiet
+BIN="${BIN:-$CARGO_TARGET_DIR/$PROFILE/humiao}"
 WORK=${BENCH_DIR:-/tmp/humiao-bench}/$N
 AS_OF=2026-11-24
 if [ ! -d "$WORK/inbox" ]; then

@@ -33,6 +33,7 @@ PY
 timed() { # as-of date
   /usr/bin/time -f "%e %M" -o "$NIGHTS/time.txt" "$BIN" run "${flags[@]}" --as-of "$1" > "$NIGHTS/stdout.txt" 2> "$NIGHTS/stderr.txt" || { tail -5 "$NIGHTS/stderr.txt"; exit 1; }
   read -r secs rss < "$NIGHTS/time.txt"
+  cp "$NIGHTS/stderr.txt" "$NIGHTS/stderr-$1.txt"   # with HUMIAO_LOG=humiao=debug: every stage's tables
 }
 timed "$AS_OF"; report "first run $AS_OF" "$AS_OF"
 first=$secs

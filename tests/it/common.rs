@@ -334,3 +334,32 @@ fn id_shaped_finds_a_planted_id_number() {
     let gb = encoding_rs::GB18030.encode(ordinary).0.into_owned();
     assert_eq!(id_shaped(&gb), Vec::<String>::new(), "id_shaped flags ordinary text in GB18030");
 }
+
+/// The enrolment contract's header (education_enrollment).
+pub const ENROLLMENT: &str = "person_key,birth_date,gender,township_code,record_id,school_code,status,status_on";
+
+/// Three people under `dir/inbox` (and the townships): 1 is red through 严重不良行为 (S01) +
+/// 事实无人抚养 (DU since 2021-07-14, still open); 2 is red as a victim of domestic violence (V02
+/// within 90 days) and nothing else; 3 is orange through three categories: 不良行为 (B01),
+/// 监护与生活困境 (LB) and 失学辍学 (E3 at `school`, the latest status).
+pub fn three_person_county(dir: &std::path::Path, school: &str) {
+    townships(dir);
+    let person = |n: u32| format!("{},2012-03-15,1,431102001", pk(n));
+    write_csv(
+        &dir.join("inbox/police/police_incidents_2026-11-24.csv"),
+        &[
+            POLICE,
+            &format!("{},P-101,2026-10-01,S,S01,", person(1)),
+            &format!("{},P-201,2026-11-01,V,V02,", person(2)),
+            &format!("{},P-301,2026-11-01,S,B01,", person(3)),
+        ],
+    );
+    write_csv(
+        &dir.join("inbox/civil/civil_status_2026-11.csv"),
+        &[CIVIL, &format!("{},C-101,DU,2021-07-14,", person(1)), &format!("{},C-301,LB,2020-01-01,", person(3))],
+    );
+    write_csv(
+        &dir.join("inbox/education/education_enrollment_2026-11.csv"),
+        &[ENROLLMENT, &format!("{},E-301,{school},E3,2026-09-01", person(3))],
+    );
+}

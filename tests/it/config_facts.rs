@@ -11,7 +11,6 @@ use calamine::{Data, Reader, Xlsx};
 use crate::common::*;
 use humiao::pseudo::DEMO_KEY;
 
-const ENROLLMENT: &str = "person_key,birth_date,gender,township_code,record_id,school_code,status,status_on";
 
 /// The demo configuration (`pipelines/`, `models/`) copied under `dir/conf`, with the codebook's
 /// text put through `edit`; returns the pipeline file.
@@ -34,25 +33,7 @@ fn once(text: &str, from: &str, to: &str) -> String {
 /// 1: red through 严重不良行为 (S01) + 事实无人抚养 (DU); 2: red as a victim (V02); 3: orange
 /// through 不良行为 (B01), 监护与生活困境 (LB) and 失学辍学 (E3), the category 团委 now answers for.
 fn inbox(dir: &Path) {
-    townships(dir);
-    let person = |n: u32| format!("{},2012-03-15,1,431102001", pk(n));
-    write_csv(
-        &dir.join("inbox/police/police_incidents_2026-11-24.csv"),
-        &[
-            POLICE,
-            &format!("{},P-101,2026-10-01,S,S01,", person(1)),
-            &format!("{},P-201,2026-11-01,V,V02,", person(2)),
-            &format!("{},P-301,2026-11-01,S,B01,", person(3)),
-        ],
-    );
-    write_csv(
-        &dir.join("inbox/civil/civil_status_2026-11.csv"),
-        &[CIVIL, &format!("{},C-101,DU,2021-07-14,", person(1)), &format!("{},C-301,LB,2020-01-01,", person(3))],
-    );
-    write_csv(
-        &dir.join("inbox/education/education_enrollment_2026-11.csv"),
-        &[ENROLLMENT, &format!("{},E-301,2143110001,E3,2026-09-01", person(3))],
-    );
+    three_person_county(dir, "2143110001");
 }
 
 /// A workbook's sheets in order, each as rows of text.

@@ -14,7 +14,6 @@ use calamine::{Data, Reader, Xlsx};
 use crate::common::*;
 use humiao::pseudo::DEMO_KEY;
 
-const ENROLLMENT: &str = "person_key,birth_date,gender,township_code,record_id,school_code,status,status_on";
 const SCHOOL: &str = "2143110001";
 
 /// The people of the inbox.
@@ -23,31 +22,13 @@ const SCHOOL: &str = "2143110001";
 /// 3: orange through three categories: 不良行为 (B01), 监护与生活困境 (LB), 失学辍学 (E3 at school
 ///    2143110001, the latest status).
 fn inbox(dir: &Path, schools: bool) {
-    townships(dir);
     if schools {
         write_csv(
             &dir.join("reference/schools.csv"),
             &["school_code,name,township_code", &format!("{SCHOOL},城关镇第一小学,431102001"), "2143110002,城关镇第二小学,431102001"],
         );
     }
-    let person = |n: u32| format!("{},2012-03-15,1,431102001", pk(n));
-    write_csv(
-        &dir.join("inbox/police/police_incidents_2026-11-24.csv"),
-        &[
-            POLICE,
-            &format!("{},P-101,2026-10-01,S,S01,", person(1)),
-            &format!("{},P-201,2026-11-01,V,V02,", person(2)),
-            &format!("{},P-301,2026-11-01,S,B01,", person(3)),
-        ],
-    );
-    write_csv(
-        &dir.join("inbox/civil/civil_status_2026-11.csv"),
-        &[CIVIL, &format!("{},C-101,DU,2021-07-14,", person(1)), &format!("{},C-301,LB,2020-01-01,", person(3))],
-    );
-    write_csv(
-        &dir.join("inbox/education/education_enrollment_2026-11.csv"),
-        &[ENROLLMENT, &format!("{},E-301,{SCHOOL},E3,2026-09-01", person(3))],
-    );
+    three_person_county(dir, SCHOOL);
 }
 
 /// The list's three files of one run, read into memory.

@@ -440,6 +440,15 @@ impl Lake {
                 .with_mode(deltalake::operations::vacuum::VacuumMode::Full)
                 .await?;
             removed += metrics.files_deleted.len() as u64;
+            // a birth year's folder whose files are all gone goes too
+            let dir = self.root.join(table);
+            for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?.flatten() {
+                let path = entry.path();
+                if path.is_dir() && path.file_name().is_some_and(|n| n.to_string_lossy().starts_with(BIRTH_YEAR)) {
+                    // fails (and is left) when the folder still holds a file
+                    let _ = std::fs::remove_dir(&path);
+                }
+            }
         }
         Ok(removed)
     }

@@ -111,6 +111,7 @@ fn a_nightly_purge_rewrites_only_the_files_of_the_cutoffs_birth_year() {
     assert_eq!(count(&gone_second), "1");
     for table in ["signals", "persons"] {
         assert!(partition_files(&lake, table, 2006).is_empty(), "{table}: the 2006 files are dropped whole and vacuumed");
+        assert!(!lake.join(table).join("birth_year=2006").exists(), "{table}: and the emptied folder removed");
         assert!(!partition_files(&lake, table, 2007).is_empty(), "{table} keeps a 2007 partition");
         assert!(!partition_files(&lake, table, 2012).is_empty(), "{table} keeps a 2012 partition");
     }

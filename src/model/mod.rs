@@ -395,6 +395,16 @@ impl Model {
         out
     }
 
+    /// The tiers that make a 重点青少年 (`[trend] key_youth_tiers`), in the model's order.
+    pub fn key_youth_tiers(&self) -> impl Iterator<Item = &TierRule> {
+        self.tiers.iter().filter(|t| self.trend.key_youth_tiers.contains(&t.name))
+    }
+
+    /// Their short labels, joined as the lists and the report name 重点青少年: 红+橙.
+    pub fn key_youth_label(&self) -> String {
+        self.key_youth_tiers().map(|t| t.facts.label.as_str()).collect::<Vec<_>>().join("+")
+    }
+
     /// What the list's 说明 sheet defines: the tiers (labels, rules, cadence, due days) and the
     /// categories (label, the departments whose records feed them, the responsible units).
     pub fn guide(&self, codebook: &Codebook, tables: &[TableContract]) -> Guide {
@@ -430,7 +440,7 @@ impl Model {
                 }
             })
             .collect();
-        Guide { tiers, categories, schools: false }
+        Guide { tiers, key_youth_label: self.key_youth_label(), categories, schools: false }
     }
 
     /// Tier name → rank (1 = the first, most urgent tier).
@@ -472,6 +482,8 @@ pub struct CategoryGuide {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Guide {
     pub tiers: Vec<TierGuide>,
+    /// [`Model::key_youth_label`]: 红+橙.
+    pub key_youth_label: String,
     pub categories: Vec<CategoryGuide>,
     /// The reference folder names schools (`schools.csv`): the list shows a 学校 column.
     pub schools: bool,

@@ -983,17 +983,12 @@ mod tests {
     fn sample_view() -> LeadershipView {
         let n = 24;
         use crate::report::leadership::CATEGORY_COLOURS as colours;
-        let tier_colour = |tier: &str| match tier {
-            "red" => (0xE5, 0x39, 0x35),
-            "orange" => (0xFB, 0x8C, 0x00),
-            "yellow" => (0xFD, 0xD8, 0x35),
-            _ => (0x1E, 0x88, 0xE5),
-        };
+        // the demo codebook's tier colours
         let tiers = vec![
-            series("red", "红色预警", tier_colour("red"), cells(n, 14.0, 0.5, &[2, 3, 9])),
-            series("orange", "橙色预警", tier_colour("orange"), cells(n, 38.0, 0.8, &[])),
-            series("yellow", "黄色预警", tier_colour("yellow"), cells(n, 95.0, 1.5, &[])),
-            series("blue", "蓝色关注", tier_colour("blue"), cells(n, 160.0, 2.0, &[])),
+            series("red", "红色预警", (0xE5, 0x39, 0x35), cells(n, 14.0, 0.5, &[2, 3, 9])),
+            series("orange", "橙色预警", (0xFB, 0x8C, 0x00), cells(n, 38.0, 0.8, &[])),
+            series("yellow", "黄色预警", (0xFD, 0xD8, 0x35), cells(n, 95.0, 1.5, &[])),
+            series("blue", "蓝色关注", (0x1E, 0x88, 0xE5), cells(n, 160.0, 2.0, &[])),
         ];
         let bases = [120.0, 45.0, 9.0, 30.0, 60.0, 85.0, 40.0];
         let categories = CATEGORIES

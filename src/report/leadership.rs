@@ -259,9 +259,8 @@ pub fn build_view(input: &ViewInput) -> LeadershipView {
         })
         .collect();
     // 重点青少年 in the key-youth tiers' labels (红+橙), drawn in the first one's colour.
-    let key_tiers: Vec<_> = model.tiers.iter().filter(|t| model.trend.key_youth_tiers.contains(&t.name)).collect();
-    let key_youth_label = key_tiers.iter().map(|t| t.facts.label.as_str()).collect::<Vec<_>>().join("+");
-    let key_youth_colour = key_tiers.first().map(|t| t.facts.colour.rgb()).unwrap_or(NEW_COLOUR);
+    let key_youth_label = model.key_youth_label();
+    let key_youth_colour = model.key_youth_tiers().next().map(|t| t.facts.colour.rgb()).unwrap_or(NEW_COLOUR);
     let category_labels: Vec<(String, String)> = cats
         .iter()
         .map(|c| {

@@ -306,7 +306,7 @@ pub fn write_risk_xlsx(path: &Path, t: &ListTables) -> Result<()> {
     }
     let r = 5 + tiers.len() as u32;
     let key_youth: u64 = tiers.iter().zip(&per_tier).filter(|(g, _)| g.key_youth).map(|(_, n)| n).sum();
-    sheet.write_with_format(r, 0, format!("重点青少年({})", key_youth_labels(t.guide)), &fmt.bold)?;
+    sheet.write_with_format(r, 0, format!("重点青少年({})", t.guide.key_youth_label), &fmt.bold)?;
     sheet.write_with_format(r, 1, key_youth as f64, &fmt.bold)?;
     sheet.write(r + 1, 0, "名单合计")?;
     sheet.write(r + 1, 1, per_tier.iter().sum::<u64>() as f64)?;
@@ -417,11 +417,6 @@ fn write_guide_sheet(sheet: &mut Worksheet, guide: &Guide, columns: &[Column], f
     sheet.set_landscape();
     sheet.set_print_fit_to_pages(1, 0);
     Ok(())
-}
-
-/// The labels of the tiers that make a 重点青少年, joined: 红+橙.
-fn key_youth_labels(guide: &Guide) -> String {
-    guide.tiers.iter().filter(|t| t.key_youth).map(|t| t.facts.label.as_str()).collect::<Vec<_>>().join("+")
 }
 
 /// The height (points) of a row whose one wrapped cell, in a column [`WRAP_WIDTH`] wide, holds

@@ -32,6 +32,11 @@ pub fn date(d: NaiveDate) -> String {
     format!("DATE '{d}'")
 }
 
+/// A SQL date literal, or a NULL date when there is none.
+pub fn date_or_null(d: Option<NaiveDate>) -> String {
+    d.map(date).unwrap_or_else(|| "CAST(NULL AS DATE)".into())
+}
+
 /// A quoted identifier (a column or table name that may not be a bare word).
 pub fn ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))

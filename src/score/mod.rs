@@ -255,7 +255,7 @@ pub async fn score(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
         counts.insert("listed_collision".into(), n);
     }
 
-    let prev = date_or_null(previous_as_of);
+    let prev = sql::date_or_null(previous_as_of);
     let changes = collect(ctx, &changes_sql(as_of, previous_as_of)?).await?;
     for (change, n) in count_by(ctx, &format!(
         "SELECT change, count(*) FROM listed_full WHERE change <> 'same' GROUP BY change
@@ -322,11 +322,6 @@ pub async fn score(ctx: &SessionContext, plan: &Plan, model: &Model, lake: &Lake
     Ok(Scored { as_of, previous_as_of, risk, changes, tasks, counts, timings, lake_files, task_counts })
 }
 
-/// A date literal, or a NULL date when there is none.
-fn date_or_null(d: Option<NaiveDate>) -> String {
-    d.map(sql::date).unwrap_or_else(|| "CAST(NULL AS DATE)".into())
-}
-
 /// `listed.sql` filled in for `as_of` (reads `scored`, `active`, `decisions`).
 pub fn listed_sql(model: &Model, as_of: NaiveDate) -> Result<String> {
     Template::new("listed.sql", LISTED_SQL).set("as_of", sql::date(as_of)).set("tier_rule_case", model.tier_rule_case()).render()
@@ -344,7 +339,7 @@ pub fn list_sql(model: &Model, as_of: NaiveDate) -> Result<String> {
 
 /// `changes.sql` filled in for `as_of` against the previous scored date (reads `listed_full`, `scores`).
 pub fn changes_sql(as_of: NaiveDate, previous_as_of: Option<NaiveDate>) -> Result<String> {
-    Template::new("changes.sql", CHANGES_SQL).set("as_of", sql::date(as_of)).set("previous_as_of", date_or_null(previous_as_of)).render()
+    Template::new("changes.sql", CHANGES_SQL).set("as_of", sql::date(as_of)).set("previous_as_of", sql::date_or_null(previous_as_of)).render()
 }
 
 /// `tasks.sql` filled in for `as_of` (reads `listed_full`, `active`, `tasks`, `decisions`, `ref_category_units`, `ref_tiers`).
@@ -352,7 +347,7 @@ pub fn tasks_sql(model: &Model, as_of: NaiveDate, previous_as_of: Option<NaiveDa
     let adult_born_on = as_of.checked_sub_months(chrono::Months::new(12 * model.max_age_years as u32)).expect("dates are far from the minimum");
     Template::new("tasks.sql", TASKS_SQL)
         .set("as_of", sql::date(as_of))
-        .set("previous_as_of", date_or_null(previous_as_of))
+        .set("previous_as_of", sql::date_or_null(previous_as_of))
         .set("adult_born_on", sql::date(adult_born_on))
         .render()
 }

@@ -2,12 +2,11 @@
 //! scores only minors); once they are past 18 by the grace period, every row about them leaves
 //! the lake, and the files that held those rows are vacuumed, so the data is really gone.
 
-use chrono::{Datelike, Months, NaiveDate};
+use chrono::{Months, NaiveDate};
 use datafusion::prelude::SessionContext;
 
 use crate::error::Result;
 use crate::lake::{self, Lake};
-use crate::sql::lit;
 
 /// The latest birth date whose owner is purged on `as_of`: 18 years + `grace_days` before it.
 pub fn purge_cutoff(as_of: NaiveDate, max_age_years: u32, grace_days: u32) -> NaiveDate {
@@ -40,10 +39,6 @@ pub async fn purge(ctx: &SessionContext, lake: &Lake, cutoff: NaiveDate) -> Resu
     // The predicates name a date only: a list of keys would stay in the Delta log's record of
     // the delete, and the purged keys with it. A row goes by its own birth date (`YYYY-MM`
     // compares as that month's 1st: "2007-11" < "2007-11-24").
-    // A table partitioned by birth year loses the years before the cutoff's as whole files (no
-    // file is read), and only the files of the cutoff's own year are rewritten.
-    let day = lit(&cutoff.to_string());
-    let year = cutoff.year();
     for (table, born) in [
         (lake::SIGNALS, "birth_on"),
         (lake::PENDING, "birth_on"),
@@ -51,12 +46,7 @@ pub async fn purge(ctx: &SessionContext, lake: &Lake, cutoff: NaiveDate) -> Resu
         (lake::TASKS, "birth_on"),
         (lake::PERSONS, "birth_date"),
     ] {
-        if lake.by_birth_year(table).await? {
-            lake.delete_where(ctx, table, &format!("{} < {year}", lake::BIRTH_YEAR)).await?;
-            lake.delete_where(ctx, table, &format!("{} = {year} AND {born} <= {day}", lake::BIRTH_YEAR)).await?;
-        } else {
-            lake.delete_where(ctx, table, &format!("{born} <= {day}")).await?;
-        }
+        lake.delete_born_by(ctx, table, born, cutoff).await?;
     }
     let files = lake.vacuum_all().await?;
     tracing::info!(persons = n, files_removed = files, %cutoff, "purged people past 18 and the grace period");

@@ -408,13 +408,26 @@ impl Lake {
         Ok(())
     }
 
-    /// Whether `table` is partitioned by [`BIRTH_YEAR`] (false for a table not written yet, and
-    /// for one a lake made before the partitioning).
-    pub async fn by_birth_year(&self, table: &str) -> Result<bool> {
-        Ok(match self.open(table).await? {
-            Some(t) => t.snapshot()?.metadata().partition_columns().iter().any(|c| c == BIRTH_YEAR),
-            None => false,
-        })
+    /// Deletes the rows of `table` whose birth date (column `born`: a date, or `YYYY-MM[-DD]`
+    /// text, which compares as that month's 1st) is on or before `cutoff`. A table partitioned
+    /// by [`BIRTH_YEAR`] loses the years before the cutoff's as whole files (no file is read) and
+    /// has only the files of the cutoff's own year rewritten; one a lake made before the
+    /// partitioning keeps the whole-table delete. The predicates name a date only, never a key.
+    pub async fn delete_born_by(&self, ctx: &SessionContext, table: &str, born: &str, cutoff: chrono::NaiveDate) -> Result<()> {
+        use chrono::Datelike;
+        let Some(t) = self.open(table).await? else { return Ok(()) };
+        let day = lit(&cutoff.to_string());
+        let predicates = if t.snapshot()?.metadata().partition_columns().iter().any(|c| c == BIRTH_YEAR) {
+            let year = cutoff.year();
+            vec![format!("{BIRTH_YEAR} < {year}"), format!("{BIRTH_YEAR} = {year} AND {born} <= {day}")]
+        } else {
+            vec![format!("{born} <= {day}")]
+        };
+        let mut t = t;
+        for predicate in predicates {
+            (t, _) = t.delete().with_predicate(predicate).with_session_state(Arc::new(ctx.state())).await?;
+        }
+        Ok(())
     }
 
     /// Deletes the rows of `table` for which `predicate` (SQL) holds, in one commit.

@@ -62,10 +62,17 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             // Engine messages below humiao's own may quote a value: never shown.
-            eprintln!("error: {}", redact(&err.to_string()));
+            let mut shown = redact(&err.to_string());
+            eprintln!("error: {shown}");
             let mut source = std::error::Error::source(&err);
             while let Some(s) = source {
-                eprintln!("  caused by: {}", redact(&s.to_string()));
+                // A message that ends with its cause (`lake table signals: <cause>`) is not
+                // followed by the cause again.
+                let text = redact(&s.to_string());
+                if !shown.ends_with(&text) {
+                    eprintln!("  caused by: {text}");
+                }
+                shown = text;
                 source = s.source();
             }
             eprintln!("{}", last_line(err.exit_code(), 0));
@@ -133,8 +140,13 @@ async fn run(cli: Cli) -> Result<u8, Error> {
         Command::Synth(args) => {
             let key = match &args.key_file {
                 Some(path) => {
-                    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-                    String::from_utf8_lossy(&bytes).trim_end_matches(['\r', '\n']).as_bytes().to_vec()
+                    let bytes = std::fs::read(path)
+                        .map_err(|e| Error::KeyFile { path: path.clone(), problem: format!("cannot be read: {e}") })?;
+                    let key = String::from_utf8_lossy(&bytes).trim_end_matches(['\r', '\n']).as_bytes().to_vec();
+                    if key.is_empty() {
+                        return Err(Error::KeyFile { path: path.clone(), problem: "is empty".into() });
+                    }
+                    key
                 }
                 None => humiao::pseudo::DEMO_KEY.as_bytes().to_vec(),
             };
@@ -148,8 +160,7 @@ async fn run(cli: Cli) -> Result<u8, Error> {
             };
             let summary = tokio::task::spawn_blocking(move || humiao::synth::synth(&opts))
                 .await
-                .map_err(|e| Error::Internal(e.to_string()))?
-                .map_err(|e| Error::Internal(format!("synth failed: {e:#}")))?;
+                .map_err(|e| Error::Internal(e.to_string()))??;
             let rows: usize = summary.files.iter().map(|(_, n)| n).sum();
             println!("wrote {} files, {rows} rows, {} injected bad rows, under {}", summary.files.len(), summary.injected, args.out.display());
             Ok(0)

@@ -9,8 +9,8 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::tables::{
-    self, ATTENDANCE, C_BIRTH, C_GENDER, C_ID_NUMBER, C_NAME_HASH, C_PERSON_KEY, C_RECORD_ID, C_TOWNSHIP, CIVIL,
-    ENROLLMENT, JUSTICE, P_CODE, P_DISPOSITION, P_ROLE, POLICE, TableSpec, WELLBEING,
+    self, C_BIRTH, C_GENDER, C_ID_NUMBER, C_NAME_HASH, C_PERSON_KEY, C_TOWNSHIP, POLICE_DISPOSITION, POLICE_ROLE, Role,
+    TableSpec, Tables,
 };
 use super::world::{World, date_between, first_of_month, fmt_date, last_of_month};
 
@@ -71,21 +71,21 @@ pub const FILES: [FileId; 6] =
     [FileId::Police1, FileId::Enrollment, FileId::Attendance1, FileId::Wellbeing, FileId::Civil, FileId::Justice];
 
 impl FileId {
-    pub fn spec(self) -> &'static TableSpec {
+    pub fn spec(self, t: &Tables) -> &TableSpec {
         match self {
-            FileId::Police1 => &POLICE,
-            FileId::Enrollment => &ENROLLMENT,
-            FileId::Attendance1 => &ATTENDANCE,
-            FileId::Wellbeing => &WELLBEING,
-            FileId::Civil => &CIVIL,
-            FileId::Justice => &JUSTICE,
+            FileId::Police1 => &t.police,
+            FileId::Enrollment => &t.enrollment,
+            FileId::Attendance1 => &t.attendance,
+            FileId::Wellbeing => &t.wellbeing,
+            FileId::Civil => &t.civil,
+            FileId::Justice => &t.justice,
         }
     }
 
-    fn applies(self, reason: Reason) -> bool {
+    fn applies(self, t: &Tables, reason: Reason) -> bool {
         match reason {
             Reason::RoleCodeMismatch => self == FileId::Police1,
-            Reason::UnknownCode => self.spec().code.is_some(),
+            Reason::UnknownCode => self.spec(t).code.is_some(),
             _ => true,
         }
     }
@@ -107,6 +107,7 @@ pub struct Entry {
 }
 
 pub struct Injector {
+    tables: &'static Tables,
     rate: f64,
     rng: ChaCha8Rng,
     counts: [usize; 9],
@@ -128,13 +129,14 @@ fn ridx(r: Reason) -> usize {
 }
 
 impl Injector {
-    pub fn new(rate: f64, rng: ChaCha8Rng) -> Injector {
+    pub fn new(tables: &'static Tables, rate: f64, rng: ChaCha8Rng) -> Injector {
         Injector {
+            tables,
             rate,
             rng,
             counts: [0; 9],
             per_file: [0; 6],
-            next_id: FILES.map(|f| f.spec().bad_id_base()),
+            next_id: FILES.map(|f| f.spec(tables).bad_id_base()),
             twins: Vec::new(),
             entries: Vec::new(),
             last: Default::default(),
@@ -162,7 +164,7 @@ impl Injector {
         let applicable: Vec<Reason> = REASONS
             .iter()
             .copied()
-            .filter(|r| f.applies(*r) && (*r != Reason::AmbiguousLink || !self.twins.is_empty()))
+            .filter(|r| f.applies(self.tables, *r) && (*r != Reason::AmbiguousLink || !self.twins.is_empty()))
             .collect();
         if applicable.is_empty() {
             return None;
@@ -191,7 +193,7 @@ impl Injector {
             let files: Vec<FileId> = FILES
                 .iter()
                 .copied()
-                .filter(|f| self.last[idx(*f)].is_some() && f.applies(reason))
+                .filter(|f| self.last[idx(*f)].is_some() && f.applies(self.tables, reason))
                 .filter(|_| reason != Reason::AmbiguousLink || !self.twins.is_empty())
                 .collect();
             if files.is_empty() {
@@ -230,11 +232,13 @@ impl Injector {
         person_key: &str,
         reason: Reason,
     ) -> (Vec<String>, Reason, &'static str) {
-        let spec = f.spec();
+        // 'static: the column names of the answer key are the specs' own.
+        let spec: &'static TableSpec = f.spec(self.tables);
         let as_of = world.as_of;
         let mut b = row.to_vec();
         let n = &mut self.next_id[idx(f)];
-        b[C_RECORD_ID] = spec.record_id(*n);
+        let record_id = spec.col(Role::RecordId);
+        b[record_id] = spec.record_id(*n);
         *n += 1;
         match reason {
             Reason::Unlinkable | Reason::AmbiguousLink => {
@@ -247,13 +251,14 @@ impl Injector {
                 b[C_ID_NUMBER].clear();
             }
         }
-        let event_name = spec.cols[spec.event];
+        let name = |i: usize| -> &'static str { spec.cols[i].as_str() };
+        let event_name = name(spec.event);
         let year = event_date(spec, &b[spec.event]).year();
         let column: &'static str = match reason {
             Reason::UnknownCode => {
                 let (i, unknown) = spec.code.expect("applies");
-                b[i] = if f == FileId::Police1 && b[P_ROLE] == "V" { "V99".into() } else { unknown.into() };
-                spec.cols[i]
+                b[i] = if f == FileId::Police1 && b[spec.col(POLICE_ROLE)] == "V" { "V99".into() } else { unknown.into() };
+                name(i)
             }
             Reason::BadDate => {
                 let k = self.rng.random_range(0..3);
@@ -280,12 +285,12 @@ impl Injector {
             }
             Reason::MissingField => match self.rng.random_range(0..3) {
                 0 => {
-                    b[C_RECORD_ID].clear();
-                    "record_id"
+                    b[record_id].clear();
+                    name(record_id)
                 }
                 1 => {
                     b[C_GENDER].clear();
-                    "gender"
+                    name(C_GENDER)
                 }
                 _ => {
                     b[spec.event].clear();
@@ -293,14 +298,15 @@ impl Injector {
                 }
             },
             Reason::RoleCodeMismatch => {
-                b[P_ROLE] = "V".into();
-                b[P_CODE] = tables::random_b_code(&mut self.rng).into();
-                b[P_DISPOSITION].clear();
-                "role"
+                let role = spec.col(POLICE_ROLE);
+                b[role] = "V".into();
+                b[spec.col(Role::Code)] = tables::random_b_code(&mut self.rng).into();
+                b[spec.col(POLICE_DISPOSITION)].clear();
+                name(role)
             }
             Reason::UnknownTownship => {
                 b[C_TOWNSHIP] = "999999999".into();
-                "township_code"
+                name(C_TOWNSHIP)
             }
             Reason::BirthAfterEvent => {
                 let mut e = event_date(spec, &b[spec.event]);
@@ -317,11 +323,11 @@ impl Injector {
                 let span = (as_of - e).num_days().min(60);
                 let birth = e + Days::new(self.rng.random_range(1..=span) as u64);
                 b[C_BIRTH] = fmt_date(birth);
-                "birth_date"
+                name(C_BIRTH)
             }
             Reason::Unlinkable => {
                 b[C_NAME_HASH] = self.random_hex();
-                "name_hash"
+                name(C_NAME_HASH)
             }
             Reason::AmbiguousLink => {
                 let t = &self.twins[self.rng.random_range(0..self.twins.len())];
@@ -336,7 +342,7 @@ impl Injector {
                     b[spec.event] = fmt_date(d);
                     clear_end_before(spec, &mut b, d);
                 }
-                "name_hash"
+                name(C_NAME_HASH)
             }
         };
         (b, reason, column)

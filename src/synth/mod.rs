@@ -19,7 +19,7 @@ mod world;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Context, Result};
 use chrono::{Datelike, Days, NaiveDate};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -28,7 +28,7 @@ use crate::pseudo::Pseudonymiser;
 use dirty::{FileId, Injector, Twin};
 use people::{People, Youth};
 use sink::{CsvSink, Enc, ParquetSink, XCol, XlsxSink};
-use tables::{ATTENDANCE, CIVIL, CONDUCT, ENROLLMENT, Ident, JUSTICE, POLICE, TableSpec, WELLBEING, person_cells};
+use tables::{Ident, Role, TableSpec, Tables, person_cells};
 use world::{World, fmt_date};
 
 /// What `humiao synth` was asked for.
@@ -49,14 +49,46 @@ pub struct SynthSummary {
     pub injected: usize,
 }
 
-/// Writes the synthetic extracts. See the module documentation.
-pub fn synth(opts: &SynthOptions) -> Result<SynthSummary> {
-    ensure!((0.0..1.0).contains(&opts.dirty), "--dirty must be at least 0 and below 1, not {}", opts.dirty);
-    ensure!(!opts.key.is_empty(), "the pseudonymisation key is empty");
+/// The as-of dates synth accepts: every date it writes (births up to 21 years before, the window's
+/// 30 months, a future date 10 days after) stays a four-digit year, as a 身份证号 has it.
+const AS_OF_RANGE: std::ops::RangeInclusive<i32> = 1950..=2999;
+
+/// Writes the synthetic extracts. See the module documentation. A bad option is a usage error
+/// naming its flag; a file or folder that cannot be written is an I/O error on `--out`.
+pub fn synth(opts: &SynthOptions) -> crate::error::Result<SynthSummary> {
+    use crate::error::Error;
+    if !(0.0..1.0).contains(&opts.dirty) {
+        return Err(Error::Usage(format!("--dirty must be at least 0 and below 1, not {}", opts.dirty)));
+    }
+    if !AS_OF_RANGE.contains(&opts.as_of.year()) {
+        return Err(Error::Usage(format!(
+            "--as-of {} is outside the years {} to {} that synthetic extracts can be dated in",
+            opts.as_of,
+            AS_OF_RANGE.start(),
+            AS_OF_RANGE.end()
+        )));
+    }
+    if opts.out.exists() && !opts.out.is_dir() {
+        return Err(Error::Usage(format!("--out {} is a file, not a folder", opts.out.display())));
+    }
+    if opts.key.is_empty() {
+        return Err(Error::Usage("the pseudonymisation key (--key-file) is empty".into()));
+    }
+    generate(opts).map_err(|e| {
+        let message = format!("{e:#}");
+        match e.chain().find_map(|c| c.downcast_ref::<std::io::Error>()) {
+            Some(io) => Error::io(&opts.out, std::io::Error::new(io.kind(), message)),
+            None => Error::Internal(format!("synth failed: {message}")),
+        }
+    })
+}
+
+fn generate(opts: &SynthOptions) -> Result<SynthSummary> {
     let as_of = opts.as_of;
     let mut main_rng = stream(opts.seed, 0);
     let mut world_rng = stream(opts.seed, 2);
     let world = World::new(as_of, &mut world_rng)?;
+    let t = Tables::get()?;
     let pseudo = Pseudonymiser::new(&opts.key);
 
     let out = &opts.out;
@@ -67,9 +99,10 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthSummary> {
     let mut g = Gen {
         world: &world,
         rng: &mut main_rng,
-        sinks: Sinks::create(&inbox, &world)?,
+        t,
+        sinks: Sinks::create(&inbox, &world, t)?,
         next_id: [1; 7],
-        injector: (opts.dirty > 0.0).then(|| Injector::new(opts.dirty, stream(opts.seed, 1))),
+        injector: (opts.dirty > 0.0).then(|| Injector::new(t, opts.dirty, stream(opts.seed, 1))),
         conduct_sample: Vec::new(),
     };
 
@@ -133,7 +166,7 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthSummary> {
     let broken = inbox.join("education/education_conduct_broken.csv");
     let school_list = inbox.join("education/school_list.csv");
     if opts.dirty > 0.0 {
-        files.push(write_broken_conduct(&broken, &conduct_sample)?);
+        files.push(write_broken_conduct(&broken, &t.conduct, &conduct_sample)?);
         files.push(write_school_list(&school_list, &world)?);
     } else {
         for p in [&broken, &school_list] {
@@ -196,36 +229,39 @@ struct Sinks {
 }
 
 impl Sinks {
-    fn create(inbox: &Path, world: &World) -> Result<Sinks> {
+    fn create(inbox: &Path, world: &World, t: &Tables) -> Result<Sinks> {
         let as_of = world.as_of;
         let police = inbox.join("police");
         let edu = inbox.join("education");
-        let wb_kinds: Vec<XCol> = WELLBEING
-            .cols
-            .iter()
-            .map(|c| match *c {
-                "screened_on" => XCol::Date,
-                "level" => XCol::Number,
+        // The workbook's dates are real dates, and its screening level a number, as a school's
+        // export has them.
+        let wb = &t.wellbeing;
+        let level = wb.col(Role::Code);
+        let wb_kinds: Vec<XCol> = (0..wb.cols.len())
+            .map(|i| match i {
+                _ if i == level => XCol::Number,
+                _ if wb.dates.contains(&wb.cols[i]) => XCol::Date,
                 _ => XCol::Text,
             })
             .collect();
+        let conduct_dates: Vec<&str> = t.conduct.dates.iter().map(String::as_str).collect();
         Ok(Sinks {
-            police1: CsvSink::create(&police.join(police_file(as_of - Days::new(1), "")), Enc::Utf8, POLICE.cols)?,
-            police2: CsvSink::create(&police.join(police_file(as_of, "")), Enc::Utf8, POLICE.cols)?,
-            police_corr: CsvSink::create(&police.join(police_file(as_of, "_correction")), Enc::Utf8, POLICE.cols)?,
-            enrollment: CsvSink::create(&edu.join("education_enrollment.csv"), Enc::Utf8Bom, ENROLLMENT.cols)?,
-            attendance1: CsvSink::create(&edu.join("education_attendance_part1.csv"), Enc::Utf8, ATTENDANCE.cols)?,
-            attendance2: CsvSink::create(&edu.join("education_attendance_part2.csv"), Enc::Utf8, ATTENDANCE.cols)?,
-            conduct: ParquetSink::create(&edu.join("education_conduct.parquet"), CONDUCT.cols, &["occurred_on"])?,
+            police1: CsvSink::create(&police.join(police_file(as_of - Days::new(1), "")), Enc::Utf8, &t.police.header())?,
+            police2: CsvSink::create(&police.join(police_file(as_of, "")), Enc::Utf8, &t.police.header())?,
+            police_corr: CsvSink::create(&police.join(police_file(as_of, "_correction")), Enc::Utf8, &t.police.header())?,
+            enrollment: CsvSink::create(&edu.join("education_enrollment.csv"), Enc::Utf8Bom, &t.enrollment.header())?,
+            attendance1: CsvSink::create(&edu.join("education_attendance_part1.csv"), Enc::Utf8, &t.attendance.header())?,
+            attendance2: CsvSink::create(&edu.join("education_attendance_part2.csv"), Enc::Utf8, &t.attendance.header())?,
+            conduct: ParquetSink::create(&edu.join("education_conduct.parquet"), &t.conduct.header(), &conduct_dates)?,
             wellbeing: XlsxSink::create(
                 &edu.join("education_wellbeing.xlsx"),
                 "心理筛查",
-                WELLBEING.cols,
+                &wb.header(),
                 &wb_kinds,
                 NaiveDate::from_ymd_opt(as_of.year(), as_of.month(), 1).expect("valid"),
             )?,
-            civil: CsvSink::create(&inbox.join("civil/civil_status.csv"), Enc::Gb18030, CIVIL.cols)?,
-            justice: CsvSink::create(&inbox.join("justice/justice_correction.csv"), Enc::Utf8, JUSTICE.cols)?,
+            civil: CsvSink::create(&inbox.join("civil/civil_status.csv"), Enc::Gb18030, &t.civil.header())?,
+            justice: CsvSink::create(&inbox.join("justice/justice_correction.csv"), Enc::Utf8, &t.justice.header())?,
         })
     }
 
@@ -255,6 +291,7 @@ enum T {
 
 struct Gen<'a> {
     world: &'a World,
+    t: &'static Tables,
     rng: &'a mut ChaCha8Rng,
     sinks: Sinks,
     next_id: [u64; 7],
@@ -296,16 +333,17 @@ impl Gen<'_> {
     /// All rows of one youth, table by table.
     fn youth(&mut self, y: &Youth) -> Result<()> {
         let world = self.world;
+        let t = self.t;
         let (justice, offence) = tables::justice(self.rng, world, y);
 
         // Police: the day-before file, the as-of file (last 7 days and re-sent rows), corrections.
         for e in tables::police_events(self.rng, world, y, offence) {
             let ident = tables::police_ident(self.rng, y);
-            let id = self.id(T::Police, &POLICE);
-            let row = tables::police_row(world, y, ident, id, &e);
+            let id = self.id(T::Police, &t.police);
+            let row = tables::police_row(world, &t.police, y, ident, id, &e);
             if e.on <= world.police_cut {
                 let resend = self.rng.random_bool(0.02);
-                let correction = self.rng.random_bool(0.01).then(|| tables::police_correction(self.rng, &row));
+                let correction = self.rng.random_bool(0.01).then(|| tables::police_correction(self.rng, &t.police, &row));
                 if resend {
                     self.sinks.police2.write(&row)?;
                 }
@@ -322,11 +360,9 @@ impl Gen<'_> {
         if let Some(s) = tables::schooling(self.rng, world, y) {
             for (k, rec) in s.records.iter().enumerate() {
                 let ident = if k == 0 { Ident::KeyName } else { tables::education_ident(self.rng, y) };
-                let mut row = person_cells(world, y, ident, rec.on, 4);
-                row.push(self.id(T::Enrollment, &ENROLLMENT));
-                row.push(world.schools[rec.school].clone());
-                row.push(rec.status.to_string());
-                row.push(fmt_date(rec.on));
+                let person = person_cells(world, y, ident, rec.on, &t.enrollment);
+                let id = self.id(T::Enrollment, &t.enrollment);
+                let row = t.enrollment.row(person, [id, world.schools[rec.school].clone(), rec.status.to_string(), fmt_date(rec.on)]);
                 self.put(FileId::Enrollment, row, y)?;
             }
             for (m, days, transfers) in tables::absences(self.rng, world, y, &s) {
@@ -334,12 +370,12 @@ impl Gen<'_> {
                 let ident = tables::education_ident(self.rng, y);
                 let mid = month.first + Days::new(14);
                 let school = tables::school_at(world, y, s.entry, mid, transfers);
-                let mut row = person_cells(world, y, ident, month.first, 5);
-                row.push(self.id(T::Attendance, &ATTENDANCE));
-                row.push(world.schools[school].clone());
-                row.push(month.label.clone());
-                row.push(days.to_string());
-                row.push(month.days_in_session.to_string());
+                let person = person_cells(world, y, ident, month.first, &t.attendance);
+                let id = self.id(T::Attendance, &t.attendance);
+                let row = t.attendance.row(
+                    person,
+                    [id, world.schools[school].clone(), month.label.clone(), days.to_string(), month.days_in_session.to_string()],
+                );
                 if month.part == 1 {
                     self.put(FileId::Attendance1, row, y)?;
                 } else {
@@ -349,11 +385,9 @@ impl Gen<'_> {
             for (d, code, transfers) in tables::conduct(self.rng, world, y, &s) {
                 let ident = tables::education_ident(self.rng, y);
                 let school = tables::school_at(world, y, s.entry, d, transfers);
-                let mut row = person_cells(world, y, ident, d, 4);
-                row.push(self.id(T::Conduct, &CONDUCT));
-                row.push(world.schools[school].clone());
-                row.push(fmt_date(d));
-                row.push(code.to_string());
+                let person = person_cells(world, y, ident, d, &t.conduct);
+                let id = self.id(T::Conduct, &t.conduct);
+                let row = t.conduct.row(person, [id, world.schools[school].clone(), fmt_date(d), code.to_string()]);
                 self.sinks.conduct.write(&row)?;
                 if self.conduct_sample.len() < 6 && ident == Ident::KeyName {
                     self.conduct_sample.push(row);
@@ -361,10 +395,9 @@ impl Gen<'_> {
             }
             for (d, level, _school) in tables::screenings(self.rng, world, y, &s) {
                 let ident = tables::education_ident(self.rng, y);
-                let mut row = person_cells(world, y, ident, d, 3);
-                row.push(self.id(T::Wellbeing, &WELLBEING));
-                row.push(fmt_date(d));
-                row.push(level.to_string());
+                let person = person_cells(world, y, ident, d, &t.wellbeing);
+                let id = self.id(T::Wellbeing, &t.wellbeing);
+                let row = t.wellbeing.row(person, [id, fmt_date(d), level.to_string()]);
                 self.put(FileId::Wellbeing, row, y)?;
             }
         }
@@ -373,37 +406,43 @@ impl Gen<'_> {
         for p in &y.civil {
             let ident = tables::civil_ident(self.rng);
             let town = y.town_at(p.from);
-            let mut row = person_cells(world, y, ident, p.from, 5);
-            row.push(self.id(T::Civil, &CIVIL));
-            row.push(p.code.to_string());
-            row.push(fmt_date(p.from));
-            row.push(p.to.map(fmt_date).unwrap_or_default());
-            row.push(names::civil_office(world.towns[town].name, p.office_pick));
+            let person = person_cells(world, y, ident, p.from, &t.civil);
+            let id = self.id(T::Civil, &t.civil);
+            let row = t.civil.row(
+                person,
+                [
+                    id,
+                    p.code.to_string(),
+                    fmt_date(p.from),
+                    p.to.map(fmt_date).unwrap_or_default(),
+                    names::civil_office(world.towns[town].name, p.office_pick),
+                ],
+            );
             self.put(FileId::Civil, row, y)?;
         }
 
         // Justice.
         for p in &justice {
-            let mut row = person_cells(world, y, Ident::Id, p.start, 4);
-            row.push(self.id(T::Justice, &JUSTICE));
-            row.push(p.kind.to_string());
-            row.push(fmt_date(p.start));
-            row.push(p.end.map(fmt_date).unwrap_or_default());
+            let person = person_cells(world, y, Ident::Id, p.start, &t.justice);
+            let id = self.id(T::Justice, &t.justice);
+            let row = t.justice.row(person, [id, p.kind.to_string(), fmt_date(p.start), p.end.map(fmt_date).unwrap_or_default()]);
             self.put(FileId::Justice, row, y)?;
         }
         Ok(())
     }
 }
 
-/// `education_conduct_broken.csv`: conduct rows whose header lacks the required `conduct_code`.
-fn write_broken_conduct(path: &Path, sample: &[Vec<String>]) -> Result<(PathBuf, usize)> {
-    let header: Vec<&str> = CONDUCT.cols.iter().copied().filter(|c| *c != "conduct_code").collect();
-    let code_at = CONDUCT.cols.iter().position(|c| *c == "conduct_code").expect("column");
+/// `education_conduct_broken.csv`: conduct rows whose header lacks the required code column
+/// (`conduct_code`).
+fn write_broken_conduct(path: &Path, spec: &TableSpec, sample: &[Vec<String>]) -> Result<(PathBuf, usize)> {
+    let code_at = spec.col(Role::Code);
+    let record_id = spec.col(Role::RecordId);
+    let header: Vec<&str> = spec.header().into_iter().enumerate().filter(|(i, _)| *i != code_at).map(|(_, c)| c).collect();
     let mut sink = CsvSink::create(path, Enc::Utf8, &header)?;
     for (k, row) in sample.iter().enumerate() {
         let mut row = row.clone();
+        row[record_id] = spec.record_id(spec.bad_id_base() + 500_000 + k as u64);
         row.remove(code_at);
-        row[tables::C_RECORD_ID] = CONDUCT.record_id(CONDUCT.bad_id_base() + 500_000 + k as u64);
         sink.write(&row)?;
     }
     sink.finish()

@@ -1,39 +1,145 @@
 //! The extract tables: their columns (the common person columns, then the contract's own columns
 //! in the contract's order) and how a youth's rows are made for each of them.
+//!
+//! The columns are the demo pipeline's table contracts (`pipelines/tables/*.toml`), compiled in:
+//! a column renamed or moved there is renamed or moved in the extracts at the next build. Each
+//! generator says which of its values goes where by the part the column plays in its contract
+//! ([`Role`]), not by name or position.
 
+use std::sync::OnceLock;
+
+use anyhow::{Context, Result, anyhow, bail};
 use chrono::{Datelike, Days, NaiveDate, Weekday};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::people::Youth;
 use super::world::{World, add_years, date_between, fmt_date, poisson};
+use crate::config::{ColumnType, IDENTITY_COLUMNS, PERSON_COLUMNS, TableContract};
 
+/// The common person columns' positions in every row: [`IDENTITY_COLUMNS`], then
+/// [`PERSON_COLUMNS`] (see [`person_cells`]).
 pub const C_PERSON_KEY: usize = 0;
 pub const C_ID_NUMBER: usize = 1;
 pub const C_NAME_HASH: usize = 2;
 pub const C_BIRTH: usize = 3;
 pub const C_GENDER: usize = 4;
 pub const C_TOWNSHIP: usize = 5;
-pub const C_RECORD_ID: usize = 6;
+const COMMON: usize = IDENTITY_COLUMNS.len() + PERSON_COLUMNS.len();
+
+/// The demo pipeline's contracts (`pipelines/demo.toml`'s `tables` folder), one per table synth
+/// writes.
+const CONTRACTS: [(&str, &str); 7] = [
+    ("police_incidents.toml", include_str!("../../pipelines/tables/police_incidents.toml")),
+    ("education_enrollment.toml", include_str!("../../pipelines/tables/education_enrollment.toml")),
+    ("education_attendance.toml", include_str!("../../pipelines/tables/education_attendance.toml")),
+    ("education_conduct.toml", include_str!("../../pipelines/tables/education_conduct.toml")),
+    ("education_wellbeing.toml", include_str!("../../pipelines/tables/education_wellbeing.toml")),
+    ("civil_status.toml", include_str!("../../pipelines/tables/civil_status.toml")),
+    ("justice_correction.toml", include_str!("../../pipelines/tables/justice_correction.toml")),
+];
+
+/// The part a column plays in its contract, by which a generator finds where a value goes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Role {
+    /// `record_id`, the one column name every contract must have.
+    RecordId,
+    /// The date checked against the as-of date: `[signal] future_on`, else `event_on`.
+    Event,
+    /// `[signal] end_on`.
+    End,
+    /// `[signal] code`.
+    Code,
+    /// `[signal] school_code`.
+    School,
+    /// The code column of this codebook section (`codes = "police.role"`).
+    Codes(&'static str),
+    /// A column that no part of its contract singles out (attendance's two day counts, both
+    /// integers; civil affairs' free-text office): found by its name.
+    Named(&'static str),
+}
 
 /// A table as far as the generator and the defect injector need it.
 pub struct TableSpec {
-    /// Every column, the common ones first.
-    pub cols: &'static [&'static str],
-    /// Record-id prefix and digit count.
+    /// The contract's table name (its files' names start with it).
+    pub table: String,
+    /// Every column, the common ones first, then the contract's in its order.
+    pub cols: Vec<String>,
+    /// The columns of type `date` (typed as dates in Parquet and XLSX files).
+    pub dates: Vec<String>,
+    /// Record-id prefix and digit count (synth's own: a contract says nothing of ids' shape).
     pub id_prefix: &'static str,
     pub id_digits: usize,
     /// The event (or start) date column.
     pub event: usize,
     /// True when the event column is a `YYYY-MM` month.
     pub month: bool,
-    /// The code column and a value that is not in the codebook.
+    /// The code column and a value that is not in the codebook (synth's own).
     pub code: Option<(usize, &'static str)>,
     /// The end-of-period column, if any.
     pub end: Option<usize>,
+    /// The values a generator writes, in its order, and the column each goes to.
+    roles: &'static [Role],
+    slots: Vec<usize>,
 }
 
 impl TableSpec {
+    /// The spec of `contract` for a generator writing `roles`: every column of the contract must
+    /// be one of them, and each of them a column of the contract.
+    pub(super) fn new(
+        contract: &TableContract,
+        roles: &'static [Role],
+        (id_prefix, id_digits): (&'static str, usize),
+        unknown_code: Option<&'static str>,
+    ) -> Result<TableSpec> {
+        let s = &contract.signal;
+        let at = |name: &str| contract.columns.iter().position(|c| c.name == name).map(|i| COMMON + i);
+        let find = |role: Role| -> Result<usize> {
+            let name = match role {
+                Role::RecordId => Some("record_id"),
+                Role::Event => Some(s.future_on.as_deref().unwrap_or(&s.event_on)),
+                Role::End => s.end_on.as_deref(),
+                Role::Code => Some(s.code.as_str()),
+                Role::School => s.school_code.as_deref(),
+                Role::Codes(section) => {
+                    contract.columns.iter().find(|c| c.codes.as_deref() == Some(section)).map(|c| c.name.as_str())
+                }
+                Role::Named(name) => Some(name),
+            };
+            name.and_then(at).ok_or_else(|| anyhow!("no column is the {role:?} the generator writes"))
+        };
+        let slots = roles.iter().map(|r| find(*r)).collect::<Result<Vec<_>>>()?;
+        for (i, c) in contract.columns.iter().enumerate() {
+            if !slots.contains(&(COMMON + i)) {
+                bail!("the generator writes nothing into column {}", c.name);
+            }
+        }
+        let event = find(Role::Event)?;
+        let column = |i: usize| &contract.columns[i - COMMON];
+        let code = match unknown_code {
+            Some(value) => Some((find(Role::Code)?, value)),
+            None => None,
+        };
+        Ok(TableSpec {
+            table: contract.table.clone(),
+            cols: IDENTITY_COLUMNS
+                .iter()
+                .chain(&PERSON_COLUMNS)
+                .map(|c| c.to_string())
+                .chain(contract.columns.iter().map(|c| c.name.clone()))
+                .collect(),
+            dates: contract.columns.iter().filter(|c| c.kind == ColumnType::Date).map(|c| c.name.clone()).collect(),
+            id_prefix,
+            id_digits,
+            event,
+            month: column(event).kind == ColumnType::Month,
+            code,
+            end: roles.contains(&Role::End).then(|| find(Role::End)).transpose()?,
+            roles,
+            slots,
+        })
+    }
+
     pub fn record_id(&self, n: u64) -> String {
         format!("{}{:0width$}", self.id_prefix, n, width = self.id_digits)
     }
@@ -42,86 +148,79 @@ impl TableSpec {
     pub fn bad_id_base(&self) -> u64 {
         9 * 10u64.pow(self.id_digits as u32 - 1)
     }
+
+    /// The header, as the sinks take it.
+    pub fn header(&self) -> Vec<&str> {
+        self.cols.iter().map(String::as_str).collect()
+    }
+
+    /// The column of `role`, which the generator of this table writes.
+    pub fn col(&self, role: Role) -> usize {
+        let k = self.roles.iter().position(|r| *r == role).unwrap_or_else(|| panic!("{} has no {role:?}", self.table));
+        self.slots[k]
+    }
+
+    /// A row: the common person cells `person`, then `values` (in the order of the generator's
+    /// roles) each in its column.
+    pub fn row<const N: usize>(&self, mut person: Vec<String>, values: [String; N]) -> Vec<String> {
+        debug_assert_eq!(N, self.slots.len(), "{}: one value per role", self.table);
+        person.resize(self.cols.len(), String::new());
+        for (slot, value) in self.slots.iter().zip(values) {
+            person[*slot] = value;
+        }
+        person
+    }
 }
 
-macro_rules! cols {
-    ($($c:literal),*) => {
-        &["person_key", "id_number", "name_hash", "birth_date", "gender", "township_code", $($c),*]
-    };
+/// What each generator writes, in the order it passes its values to [`TableSpec::row`].
+pub const POLICE_ROLE: Role = Role::Codes("police.role");
+pub const POLICE_DISPOSITION: Role = Role::Codes("police.disposition");
+pub(super) const POLICE_ROLES: &[Role] = &[Role::RecordId, Role::Event, POLICE_ROLE, Role::Code, POLICE_DISPOSITION];
+const ENROLLMENT_ROLES: &[Role] = &[Role::RecordId, Role::School, Role::Code, Role::Event];
+const ATTENDANCE_ROLES: &[Role] =
+    &[Role::RecordId, Role::School, Role::Event, Role::Named("days_absent_unexcused"), Role::Named("days_in_session")];
+const CONDUCT_ROLES: &[Role] = &[Role::RecordId, Role::School, Role::Event, Role::Code];
+const WELLBEING_ROLES: &[Role] = &[Role::RecordId, Role::Event, Role::Code];
+const CIVIL_ROLES: &[Role] = &[Role::RecordId, Role::Code, Role::Event, Role::End, Role::Named("handled_by")];
+const JUSTICE_ROLES: &[Role] = &[Role::RecordId, Role::Code, Role::Event, Role::End];
+
+/// Every table synth writes.
+pub struct Tables {
+    pub police: TableSpec,
+    pub enrollment: TableSpec,
+    pub attendance: TableSpec,
+    pub conduct: TableSpec,
+    pub wellbeing: TableSpec,
+    pub civil: TableSpec,
+    pub justice: TableSpec,
 }
 
-pub const POLICE: TableSpec = TableSpec {
-    cols: cols!("record_id", "occurred_on", "role", "behaviour_code", "disposition"),
-    id_prefix: "P",
-    id_digits: 9,
-    event: 7,
-    month: false,
-    code: Some((9, "B99")),
-    end: None,
-};
-pub const P_ROLE: usize = 8;
-pub const P_CODE: usize = 9;
-pub const P_DISPOSITION: usize = 10;
+impl Tables {
+    /// The tables of the compiled-in contracts, read once.
+    pub fn get() -> Result<&'static Tables> {
+        static TABLES: OnceLock<Result<Tables, String>> = OnceLock::new();
+        TABLES.get_or_init(|| Tables::from_contracts().map_err(|e| format!("{e:#}"))).as_ref().map_err(|e| anyhow!("{e}"))
+    }
 
-pub const ENROLLMENT: TableSpec = TableSpec {
-    cols: cols!("record_id", "school_code", "status", "status_on"),
-    id_prefix: "EN",
-    id_digits: 10,
-    event: 9,
-    month: false,
-    code: Some((8, "E9")),
-    end: None,
-};
-
-pub const ATTENDANCE: TableSpec = TableSpec {
-    cols: cols!("record_id", "school_code", "month", "days_absent_unexcused", "days_in_session"),
-    id_prefix: "AT",
-    id_digits: 10,
-    event: 8,
-    month: true,
-    code: None,
-    end: None,
-};
-
-pub const CONDUCT: TableSpec = TableSpec {
-    cols: cols!("record_id", "school_code", "occurred_on", "conduct_code"),
-    id_prefix: "CD",
-    id_digits: 9,
-    event: 8,
-    month: false,
-    code: Some((9, "K9")),
-    end: None,
-};
-
-pub const WELLBEING: TableSpec = TableSpec {
-    cols: cols!("record_id", "screened_on", "level"),
-    id_prefix: "WB",
-    id_digits: 10,
-    event: 7,
-    month: false,
-    code: Some((8, "7")),
-    end: None,
-};
-
-pub const CIVIL: TableSpec = TableSpec {
-    cols: cols!("record_id", "status_code", "valid_from", "valid_to", "handled_by"),
-    id_prefix: "CS",
-    id_digits: 9,
-    event: 8,
-    month: false,
-    code: Some((7, "XX")),
-    end: Some(9),
-};
-
-pub const JUSTICE: TableSpec = TableSpec {
-    cols: cols!("record_id", "kind", "start_on", "end_on"),
-    id_prefix: "JC",
-    id_digits: 8,
-    event: 8,
-    month: false,
-    code: Some((7, "ZZ")),
-    end: Some(9),
-};
+    fn from_contracts() -> Result<Tables> {
+        let spec = |file: &str, roles, id, unknown| -> Result<TableSpec> {
+            let (_, text) = CONTRACTS.iter().find(|(f, _)| *f == file).expect("a compiled-in contract");
+            let contract: TableContract =
+                toml::from_str(text).with_context(|| format!("the table contract pipelines/tables/{file}"))?;
+            TableSpec::new(&contract, roles, id, unknown)
+                .with_context(|| format!("the table contract pipelines/tables/{file} and the synthetic extracts"))
+        };
+        Ok(Tables {
+            police: spec("police_incidents.toml", POLICE_ROLES, ("P", 9), Some("B99"))?,
+            enrollment: spec("education_enrollment.toml", ENROLLMENT_ROLES, ("EN", 10), Some("E9"))?,
+            attendance: spec("education_attendance.toml", ATTENDANCE_ROLES, ("AT", 10), None)?,
+            conduct: spec("education_conduct.toml", CONDUCT_ROLES, ("CD", 9), Some("K9"))?,
+            wellbeing: spec("education_wellbeing.toml", WELLBEING_ROLES, ("WB", 10), Some("7"))?,
+            civil: spec("civil_status.toml", CIVIL_ROLES, ("CS", 9), Some("XX"))?,
+            justice: spec("justice_correction.toml", JUSTICE_ROLES, ("JC", 8), Some("ZZ"))?,
+        })
+    }
+}
 
 /// Which identity columns a row carries.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -135,9 +234,9 @@ pub enum Ident {
     Name,
 }
 
-/// The common person columns of a row for `y` as of date `d`, with room for `extra` more cells.
-pub fn person_cells(world: &World, y: &Youth, ident: Ident, d: NaiveDate, extra: usize) -> Vec<String> {
-    let mut row = Vec::with_capacity(6 + extra);
+/// The common person columns of a row of `spec` for `y` as of date `d` (with room for the rest).
+pub fn person_cells(world: &World, y: &Youth, ident: Ident, d: NaiveDate, spec: &TableSpec) -> Vec<String> {
+    let mut row = Vec::with_capacity(spec.cols.len());
     let key = matches!(ident, Ident::Key | Ident::KeyName);
     let id = matches!(ident, Ident::Id | Ident::IdLower | Ident::IdName);
     let name = matches!(ident, Ident::KeyName | Ident::IdName | Ident::Name);
@@ -311,30 +410,26 @@ pub fn police_events(rng: &mut ChaCha8Rng, world: &World, y: &Youth, forced: Opt
     events
 }
 
-pub fn police_row(world: &World, y: &Youth, ident: Ident, record_id: String, e: &PoliceEvent) -> Vec<String> {
-    let mut row = person_cells(world, y, ident, e.on, 5);
-    row.push(record_id);
-    row.push(fmt_date(e.on));
-    row.push(e.role.to_string());
-    row.push(e.code.to_string());
-    row.push(e.disposition.to_string());
-    row
+pub fn police_row(world: &World, spec: &TableSpec, y: &Youth, ident: Ident, record_id: String, e: &PoliceEvent) -> Vec<String> {
+    let person = person_cells(world, y, ident, e.on, spec);
+    spec.row(person, [record_id, fmt_date(e.on), e.role.to_string(), e.code.to_string(), e.disposition.to_string()])
 }
 
 /// A correction of a police row: another valid code for the same role, or another disposition
 /// (never D05/D06, which only the first delivery may carry).
-pub fn police_correction(rng: &mut ChaCha8Rng, row: &[String]) -> Vec<String> {
+pub fn police_correction(rng: &mut ChaCha8Rng, spec: &TableSpec, row: &[String]) -> Vec<String> {
+    let (role_at, code_at, disposition_at) = (spec.col(POLICE_ROLE), spec.col(Role::Code), spec.col(POLICE_DISPOSITION));
     let mut out = row.to_vec();
-    let role = row[P_ROLE].as_str();
-    let code = row[P_CODE].clone();
+    let role = row[role_at].as_str();
+    let code = row[code_at].clone();
     let change_disposition = role != "V" && rng.random_bool(0.5);
     if change_disposition {
         let options: &[&str] =
             if role == "P" { &["", "D01", "D02", "D07"] } else { &["", "D01", "D02", "D03", "D04", "D07"] };
         loop {
             let d = options[rng.random_range(0..options.len())];
-            if d != row[P_DISPOSITION] {
-                out[P_DISPOSITION] = d.to_string();
+            if d != row[disposition_at] {
+                out[disposition_at] = d.to_string();
                 break;
             }
         }
@@ -348,7 +443,7 @@ pub fn police_correction(rng: &mut ChaCha8Rng, row: &[String]) -> Vec<String> {
         loop {
             let c = pick(rng, table);
             if c != code {
-                out[P_CODE] = c.to_string();
+                out[code_at] = c.to_string();
                 break;
             }
         }

@@ -81,7 +81,7 @@ fn encodings_are_as_delivered() {
     assert!(std::str::from_utf8(&civil).is_err(), "the GB18030 file must not be valid UTF-8");
     let (text, _, had_errors) = encoding_rs::GB18030.decode(&civil);
     assert!(!had_errors);
-    assert!(text.starts_with("person_key,id_number,name_hash,birth_date,gender,township_code,record_id,status_code,valid_from,valid_to,handled_by\r\n"));
+    assert!(text.starts_with(&format!("{}\r\n", rule("civil_status").header.join(","))), "{}", &text[..200]);
     assert!(text.contains("民政办") || text.contains("社会事务办"));
     let enrol = std::fs::read(inbox.join("education/education_enrollment.csv")).unwrap();
     assert_eq!(&enrol[..3], b"\xEF\xBB\xBF");
@@ -106,14 +106,60 @@ fn encodings_are_as_delivered() {
     let file = std::fs::File::open(inbox.join("education/education_conduct.parquet")).unwrap();
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
     let schema = builder.schema().clone();
-    assert_eq!(schema.field_with_name("occurred_on").unwrap().data_type(), &DataType::Date32);
-    assert_eq!(schema.field_with_name("conduct_code").unwrap().data_type(), &DataType::Utf8);
+    let conduct = rule("education_conduct");
+    assert_eq!(schema.field_with_name(&conduct.event).unwrap().data_type(), &DataType::Date32);
+    assert_eq!(schema.field_with_name(&conduct.contract.signal.code).unwrap().data_type(), &DataType::Utf8);
     // The XLSX dates are real dates and levels numbers.
     let mut wb: Xlsx<_> = open_workbook(inbox.join("education/education_wellbeing.xlsx")).unwrap();
     let range = wb.worksheet_range_at(0).unwrap().unwrap();
     let row = range.rows().nth(1).unwrap();
-    assert!(matches!(row[7], Data::DateTime(_)), "{:?}", row[7]);
-    assert!(matches!(row[8], Data::Float(_)), "{:?}", row[8]);
+    let wellbeing = rule("education_wellbeing");
+    let at = |name: &str| wellbeing.header.iter().position(|h| h == name).unwrap();
+    let (screened, level) = (at(&wellbeing.event), at(&wellbeing.contract.signal.code));
+    assert!(matches!(row[screened], Data::DateTime(_)), "{:?}", row[screened]);
+    assert!(matches!(row[level], Data::Float(_)), "{:?}", row[level]);
+}
+
+#[test]
+fn the_extracts_have_the_contracts_columns() {
+    use super::tables::{C_BIRTH, C_GENDER, C_ID_NUMBER, C_NAME_HASH, C_PERSON_KEY, C_TOWNSHIP, Tables};
+    let t = Tables::get().unwrap();
+    for spec in [&t.police, &t.enrollment, &t.attendance, &t.conduct, &t.wellbeing, &t.civil, &t.justice] {
+        assert_eq!(spec.cols, rule(&spec.table).header, "{}", spec.table);
+        let common = [C_PERSON_KEY, C_ID_NUMBER, C_NAME_HASH, C_BIRTH, C_GENDER, C_TOWNSHIP].map(|i| spec.cols[i].as_str());
+        assert_eq!(common, ["person_key", "id_number", "name_hash", "birth_date", "gender", "township_code"]);
+    }
+}
+
+/// The generator finds a column by the part it plays in the contract: renamed and moved there,
+/// its values follow it; a column the generator knows nothing of is an error naming it.
+#[test]
+fn a_renamed_or_moved_column_takes_its_values_with_it() {
+    use super::tables::{POLICE_ROLES, TableSpec};
+    let text = include_str!("../../pipelines/tables/police_incidents.toml");
+    let mut contract: crate::config::TableContract = toml::from_str(text).unwrap();
+    let code = contract.columns.iter().position(|c| c.name == "behaviour_code").unwrap();
+    let mut moved = contract.columns.remove(code);
+    moved.name = "behavior".into();
+    contract.columns.insert(1, moved);
+    contract.signal.code = "behavior".into();
+    let spec = TableSpec::new(&contract, POLICE_ROLES, ("P", 9), Some("B99")).unwrap();
+    let header = spec.header();
+    assert_eq!(header[6..], ["record_id", "behavior", "occurred_on", "role", "disposition"]);
+    let person = vec![String::new(); 6];
+    let row = spec.row(person, ["P1", "2026-10-01", "S", "S01", "D01"].map(String::from));
+    assert_eq!(row[6..], ["P1", "S01", "2026-10-01", "S", "D01"]);
+
+    contract.columns.push(crate::config::ColumnSpec {
+        name: "officer".into(),
+        kind: crate::config::ColumnType::Text,
+        required: false,
+        codes: None,
+        extra: false,
+        max_length: None,
+    });
+    let err = TableSpec::new(&contract, POLICE_ROLES, ("P", 9), None).err().unwrap();
+    assert!(err.to_string().contains("officer"), "{err}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -206,12 +252,25 @@ fn read_parquet(path: &Path) -> (Vec<String>, Rows) {
 // ---------------------------------------------------------------------------------------------
 // An independent checker of DOMAIN.md's row rules
 
+/// A table's rules as far as its contract (`pipelines/tables/<table>.toml`) names the columns:
+/// the checker reads the contract, not the generator's view of it.
 struct TableRule {
-    extra: &'static [&'static str],
-    event: &'static str,
+    contract: crate::config::TableContract,
+    /// The identity columns, the person columns, then the contract's own, in its order.
+    header: Vec<String>,
+    /// The date checked against the as-of date (`future_on`, else `event_on`).
+    event: String,
     month: bool,
-    codes: &'static [(&'static str, &'static [&'static str])],
-    end: Option<&'static str>,
+    /// Each code column checked against a list of DOMAIN.md (police's behaviour code aside).
+    codes: Vec<(String, &'static [&'static str])>,
+    end: Option<String>,
+}
+
+impl TableRule {
+    /// The code column of a codebook section.
+    fn coded(&self, section: &str) -> &str {
+        self.contract.columns.iter().find(|c| c.codes.as_deref() == Some(section)).map(|c| c.name.as_str()).unwrap()
+    }
 }
 
 const B: &[&str] = &["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B09"];
@@ -219,59 +278,33 @@ const S: &[&str] = &["S01", "S02", "S03", "S04", "S05", "S06", "S07", "S08", "S0
 const C: &[&str] = &["C01", "C02", "C03", "C04", "C05", "C06", "C09"];
 const V: &[&str] = &["V01", "V02", "V03", "V04", "V05", "V06", "V09"];
 
+/// DOMAIN.md's codes, by codebook section.
+const CODES: &[(&str, &[&str])] = &[
+    ("police.role", &["S", "V", "P"]),
+    ("education.status", &["E1", "E2", "E3", "E4", "E5", "E6"]),
+    ("education.conduct_code", &["K1", "K2", "K3", "K4", "K5", "BP", "BV"]),
+    ("education.wellbeing_level", &["0", "1", "2", "3"]),
+    ("civil.status_code", &["LB", "DU", "OR", "DS", "MA", "SP", "DI", "PI", "PD", "SD"]),
+    ("justice.kind", &["CC", "CN", "RL"]),
+];
+
 fn rule(table: &str) -> TableRule {
-    match table {
-        "police_incidents" => TableRule {
-            extra: &["record_id", "occurred_on", "role", "behaviour_code", "disposition"],
-            event: "occurred_on",
-            month: false,
-            codes: &[("role", &["S", "V", "P"])],
-            end: None,
-        },
-        "education_enrollment" => TableRule {
-            extra: &["record_id", "school_code", "status", "status_on"],
-            event: "status_on",
-            month: false,
-            codes: &[("status", &["E1", "E2", "E3", "E4", "E5", "E6"])],
-            end: None,
-        },
-        "education_attendance" => TableRule {
-            extra: &["record_id", "school_code", "month", "days_absent_unexcused", "days_in_session"],
-            event: "month",
-            month: true,
-            codes: &[],
-            end: None,
-        },
-        "education_conduct" => TableRule {
-            extra: &["record_id", "school_code", "occurred_on", "conduct_code"],
-            event: "occurred_on",
-            month: false,
-            codes: &[("conduct_code", &["K1", "K2", "K3", "K4", "K5", "BP", "BV"])],
-            end: None,
-        },
-        "education_wellbeing" => TableRule {
-            extra: &["record_id", "screened_on", "level"],
-            event: "screened_on",
-            month: false,
-            codes: &[("level", &["0", "1", "2", "3"])],
-            end: None,
-        },
-        "civil_status" => TableRule {
-            extra: &["record_id", "status_code", "valid_from", "valid_to", "handled_by"],
-            event: "valid_from",
-            month: false,
-            codes: &[("status_code", &["LB", "DU", "OR", "DS", "MA", "SP", "DI", "PI", "PD", "SD"])],
-            end: Some("valid_to"),
-        },
-        "justice_correction" => TableRule {
-            extra: &["record_id", "kind", "start_on", "end_on"],
-            event: "start_on",
-            month: false,
-            codes: &[("kind", &["CC", "CN", "RL"])],
-            end: Some("end_on"),
-        },
-        other => panic!("no table {other}"),
-    }
+    use crate::config::{ColumnType, IDENTITY_COLUMNS, TableContract};
+    let path = format!("pipelines/tables/{table}.toml");
+    let contract: TableContract = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let header = IDENTITY_COLUMNS.iter().copied().chain(contract.header_columns()).map(String::from).collect();
+    let event = contract.signal.future_on.clone().unwrap_or_else(|| contract.signal.event_on.clone());
+    let month = contract.columns.iter().find(|c| c.name == event).unwrap().kind == ColumnType::Month;
+    let codes = contract
+        .columns
+        .iter()
+        .filter_map(|c| {
+            let list = CODES.iter().find(|(section, _)| c.codes.as_deref() == Some(*section))?.1;
+            Some((c.name.clone(), list))
+        })
+        .collect();
+    let end = contract.signal.end_on.clone();
+    TableRule { contract, header, event, month, codes, end }
 }
 
 fn table_of(file: &str) -> &'static str {
@@ -390,17 +423,15 @@ fn defects(
     let a = as_of();
     let mut out: Vec<(String, String)> = Vec::new();
     let mut add = |reason: &str, column: &str| out.push((reason.to_string(), column.to_string()));
-    let mut expected: Vec<&str> = vec!["person_key", "id_number", "name_hash", "birth_date", "gender", "township_code"];
-    expected.extend(rule.extra);
-    assert_eq!(header, expected.as_slice(), "{file} header");
+    assert_eq!(header, rule.header.as_slice(), "{file} header");
     let get = |n: &str| -> &str { &r[header.iter().position(|h| h == n).unwrap()] };
 
-    for n in ["record_id", "birth_date", "gender", "township_code", rule.event] {
+    for n in ["record_id", "birth_date", "gender", "township_code", rule.event.as_str()] {
         if get(n).is_empty() {
             add("missing_field", n);
         }
     }
-    for (n, _) in rule.codes {
+    for (n, _) in &rule.codes {
         if get(n).is_empty() {
             add("missing_field", n);
         }
@@ -428,7 +459,7 @@ fn defects(
         add("bad_date", "birth_date");
     }
     // The event date (a month counts from its first day for "future", its last for birth).
-    let ev = get(rule.event);
+    let ev = get(&rule.event);
     let (ev_first, ev_last) = if rule.month {
         let m = parse_month(ev);
         (m, m.map(|m| m + Months::new(1) - Days::new(1)))
@@ -437,19 +468,19 @@ fn defects(
         (d, d)
     };
     if !ev.is_empty() && ev_first.is_none() {
-        add("bad_date", rule.event);
+        add("bad_date", &rule.event);
     }
     if let Some(d) = ev_first
         && d > a
     {
-        add("future_date", rule.event);
+        add("future_date", &rule.event);
     }
     if let (Some(b), Some(e)) = (birth, ev_last)
         && b > e
     {
         add("birth_after_event", "birth_date");
     }
-    if let Some(end) = rule.end {
+    if let Some(end) = rule.end.as_deref() {
         let v = get(end);
         if !v.is_empty() {
             match (parse_date(v), ev_first) {
@@ -459,7 +490,7 @@ fn defects(
             }
         }
     }
-    for (n, codes) in rule.codes {
+    for (n, codes) in &rule.codes {
         let v = get(n);
         if !v.is_empty() && !codes.contains(&v) {
             add("unknown_code", n);
@@ -467,18 +498,20 @@ fn defects(
     }
     match table {
         "police_incidents" => {
-            let (role, code, disp) = (get("role"), get("behaviour_code"), get("disposition"));
+            let (role_column, code_column, disposition_column) =
+                (rule.coded("police.role"), rule.contract.signal.code.as_str(), rule.coded("police.disposition"));
+            let (role, code, disp) = (get(role_column), get(code_column), get(disposition_column));
             let known = B.contains(&code) || S.contains(&code) || C.contains(&code) || V.contains(&code);
             if code.is_empty() {
-                add("missing_field", "behaviour_code");
+                add("missing_field", code_column);
             } else if !known {
-                add("unknown_code", "behaviour_code");
+                add("unknown_code", code_column);
             }
             if !disp.is_empty() && !["D01", "D02", "D03", "D04", "D05", "D06", "D07"].contains(&disp) {
-                add("unknown_code", "disposition");
+                add("unknown_code", disposition_column);
             }
             if matches!(disp, "D05" | "D06") && role != "S" {
-                add("d05_without_s", "disposition");
+                add("d05_without_s", disposition_column);
             }
             let first = code.chars().next().unwrap_or(' ');
             let ok = match role {
@@ -488,7 +521,7 @@ fn defects(
                 _ => true,
             };
             if !ok && !code.is_empty() {
-                add("role_code_mismatch", "role");
+                add("role_code_mismatch", role_column);
             }
         }
         "education_attendance" => {
@@ -667,7 +700,8 @@ fn the_data_look_like_a_county() {
     assert!((0.24..0.36).contains(&id), "{id}");
     // Wellbeing levels.
     let (h, rows) = &ds.files["education/education_wellbeing.xlsx"];
-    let lv = h.iter().position(|x| x == "level").unwrap();
+    let level = rule("education_wellbeing").contract.signal.code;
+    let lv = h.iter().position(|x| *x == level).unwrap();
     let n = rows.len() as f64;
     let share = |l: &str| rows.iter().filter(|(_, r)| r[lv] == l).count() as f64 / n;
     assert!((0.87..0.93).contains(&share("0")), "{}", share("0"));

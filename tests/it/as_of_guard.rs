@@ -101,7 +101,7 @@ fn a_run_dated_before_the_latest_run_does_not_purge() {
     let year_ago = china_today_plus(-365);
     write_csv(
         &dir.join("inbox/police/police_incidents_1.csv"),
-        &[POLICE, &format!("{child},2012-03-03,1,431102001,P1,{},S,S01,", china_today_plus(-30))],
+        &[&POLICE, &format!("{child},2012-03-03,1,431102001,P1,{},S,S01,", china_today_plus(-30))],
     );
     // The latest run of the lake is dated three days on (within the window: no flag).
     let later = china_today_plus(3);
@@ -109,7 +109,7 @@ fn a_run_dated_before_the_latest_run_does_not_purge() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     // A person 20 years old, past 18 and the grace period, arrives.
     let born = china_today_plus(-(20 * 366));
-    write_csv(&dir.join("inbox/police/police_incidents_2.csv"), &[POLICE, &format!("{old},{born},1,431102001,P2,{year_ago},S,S01,")]);
+    write_csv(&dir.join("inbox/police/police_incidents_2.csv"), &[&POLICE, &format!("{old},{born},1,431102001,P2,{year_ago},S,S01,")]);
     let kept = |dir: &Path| lake_query(&dir.join("lake"), &format!("SELECT count(*) FROM signals WHERE person_key = '{old}'"))[0][0].clone();
 
     let today = china_today_plus(0);

@@ -1,10 +1,13 @@
 //! Each quarantine reason, row by row, from hand-written extracts; and a new department added
 //! by configuration alone.
 
+use std::sync::LazyLock;
+
 use crate::common::*;
+use humiao::config::IDENTITY_COLUMNS;
 use humiao::pseudo::{DEMO_KEY, Pseudonymiser};
 
-const POLICE_HEADER: &str = "person_key,id_number,name_hash,birth_date,gender,township_code,record_id,occurred_on,role,behaviour_code,disposition";
+static POLICE_HEADER: LazyLock<String> = LazyLock::new(|| header("police_incidents", &IDENTITY_COLUMNS));
 
 #[test]
 fn every_quarantine_reason_is_found_on_its_own_row() {
@@ -86,7 +89,7 @@ fn an_unlinkable_row_enters_the_lake_once_its_person_is_known() {
     let name = p.name_hash("赵六");
     write_csv(
         &dir.join("inbox/police/police_incidents_2026-11-20.csv"),
-        &[POLICE_HEADER, &format!(",,{name},2012-05-06,2,431102001,P1,2026-10-03,V,V04,")],
+        &[&POLICE_HEADER, &format!(",,{name},2012-05-06,2,431102001,P1,2026-10-03,V,V04,")],
     );
     let key = key_file(dir, DEMO_KEY);
     assert_eq!(ingest(dir, &key).code, 0);
@@ -95,7 +98,7 @@ fn an_unlinkable_row_enters_the_lake_once_its_person_is_known() {
     // The keyed record arrives the next night.
     write_csv(
         &dir.join("inbox/police/police_incidents_2026-11-21.csv"),
-        &[POLICE_HEADER, &format!(",120105201205061225,{name},2012-05-06,2,431102001,P2,2026-10-04,V,V02,")],
+        &[&POLICE_HEADER, &format!(",120105201205061225,{name},2012-05-06,2,431102001,P2,2026-10-04,V,V02,")],
     );
     assert_eq!(ingest(dir, &key).code, 0);
     assert_eq!(quality(dir)["relinked_from_earlier_runs"], 1);
@@ -197,7 +200,7 @@ fn csv_in_gb18030_and_with_a_bom_and_xlsx_are_read_alike() {
     townships(dir);
     let p = Pseudonymiser::new(DEMO_KEY.as_bytes());
     let person = p.person_key("110105201001011235");
-    let header = "person_key,birth_date,gender,township_code,record_id,status_code,valid_from,valid_to,handled_by";
+    let header = header_with_extra("civil_status", &["person_key"]);
     let row = |id: &str| format!("{person},2010-01-01,1,431102001,{id},LB,2025-01-01,,城关镇民政办");
     let text = format!("{header}\n{}\n", row("CS1"));
     let (gb, _, _) = encoding_rs::GB18030.encode(&text);
@@ -242,7 +245,7 @@ fn a_file_without_an_extra_column_is_accepted() {
     write_csv(
         &dir.join("inbox/civil/civil_status_spec.csv"),
         &[
-            "person_key,birth_date,gender,township_code,record_id,status_code,valid_from,valid_to",
+            &CIVIL,
             &format!("{person},2010-01-01,1,431102001,CS1,LB,2025-01-01,"),
         ],
     );

@@ -22,7 +22,7 @@ fn night(dir: &Path, as_of: &str, kill_at: Option<&str>) -> Option<i32> {
 
 /// The second night's new file: new people with recent records, and a correction of one of them.
 fn add_night_two(dir: &Path) {
-    let header = "person_key,birth_date,gender,township_code,record_id,occurred_on,role,behaviour_code,disposition";
+    let header = POLICE.as_str();
     let towns = std::fs::read_to_string(dir.join("reference/townships.csv")).unwrap();
     let town = towns.lines().nth(1).unwrap().split(',').next().unwrap().to_string();
     let mut lines = vec![header.to_string()];

@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use std::sync::LazyLock;
+
 use crate::common::*;
 use humiao::pseudo::{DEMO_KEY, Pseudonymiser, id_check_char};
 
@@ -12,7 +14,7 @@ fn id(n: u32) -> String {
     format!("{first17}{}", id_check_char(first17.as_bytes()) as char)
 }
 
-const POLICE_ID: &str = "id_number,birth_date,gender,township_code,record_id,occurred_on,role,behaviour_code,disposition";
+static POLICE_ID: LazyLock<String> = LazyLock::new(|| header("police_incidents", &["id_number"]));
 
 /// A police row of youth `n` with record id `rid`: a serious misconduct (S01), orange on the list.
 fn police_row(n: u32, rid: &str) -> String {
@@ -95,7 +97,7 @@ fn a_field_longer_than_its_contract_is_quarantined_and_every_later_run_still_wri
     let (tmp, key) = county();
     let dir = tmp.path();
     let poison = "R".repeat(40_000);
-    police_file(dir, "police_incidents_1.csv", &rows(POLICE_ID, [police_row(1, "P1"), police_row(2, &poison), police_row(3, "P3")]));
+    police_file(dir, "police_incidents_1.csv", &rows(&POLICE_ID, [police_row(1, "P1"), police_row(2, &poison), police_row(3, "P3")]));
     let first = run(dir, &key);
     assert_eq!(first.code, 0, "{}", first.stderr);
     let q = quality(dir);
@@ -106,7 +108,7 @@ fn a_field_longer_than_its_contract_is_quarantined_and_every_later_run_still_wri
     assert_eq!(quarantined, vec![vec!["too_long".to_string(), "record_id".into(), String::new()]], "the value is not kept");
     assert!(dir.join("out").join(AS_OF).join("risk_list.xlsx").exists());
     // The next night runs too (the poison row never entered the lake).
-    police_file(dir, "police_incidents_2.csv", &rows(POLICE_ID, [police_row(4, "P4")]));
+    police_file(dir, "police_incidents_2.csv", &rows(&POLICE_ID, [police_row(4, "P4")]));
     let second = run(dir, &key);
     assert_eq!(second.code, 0, "{}", second.stderr);
 }
@@ -115,7 +117,7 @@ fn a_field_longer_than_its_contract_is_quarantined_and_every_later_run_still_wri
 fn a_quote_opened_and_never_closed_rejects_its_file_naming_the_line() {
     let (tmp, key) = county();
     let dir = tmp.path();
-    let mut lines = rows(POLICE_ID, (1..=9).map(|n| police_row(n, &format!("P{n}"))));
+    let mut lines = rows(&POLICE_ID, (1..=9).map(|n| police_row(n, &format!("P{n}"))));
     lines[3] = lines[3].replace(",P3,", ",\"P3,");
     police_file(dir, "police_incidents_1.csv", &lines);
     let out = run(dir, &key);
@@ -130,7 +132,7 @@ fn a_quote_opened_and_never_closed_rejects_its_file_naming_the_line() {
 fn a_file_with_cr_only_line_ends_is_read_whole() {
     let (tmp, key) = county();
     let dir = tmp.path();
-    let lines = rows(POLICE_ID, (1..=9).map(|n| police_row(n, &format!("P{n}"))));
+    let lines = rows(&POLICE_ID, (1..=9).map(|n| police_row(n, &format!("P{n}"))));
     std::fs::write(dir.join("inbox/police/police_incidents_1.csv"), lines.join("\r") + "\r").unwrap();
     let out = run(dir, &key);
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -145,7 +147,7 @@ fn a_file_with_cr_only_line_ends_is_read_whole() {
 fn dangling_links_fifos_and_subfolders_are_listed_as_skipped() {
     let (tmp, key) = county();
     let dir = tmp.path();
-    police_file(dir, "police_incidents_1.csv", &rows(POLICE_ID, [police_row(1, "P1")]));
+    police_file(dir, "police_incidents_1.csv", &rows(&POLICE_ID, [police_row(1, "P1")]));
     let police = dir.join("inbox/police");
     std::os::unix::fs::symlink(dir.join("gone.csv"), police.join("police_incidents_link.csv")).unwrap();
     let fifo = std::ffi::CString::new(police.join("police_incidents_pipe.csv").to_string_lossy().as_bytes()).unwrap();
@@ -191,7 +193,7 @@ fn a_file_without_a_header_row_is_rejected_without_quoting_its_first_line() {
 fn a_quoted_field_that_runs_over_lines_puts_no_id_number_in_the_quarantine() {
     let (tmp, key) = county();
     let dir = tmp.path();
-    let mut lines = rows(POLICE_ID, (1..=6).map(|n| police_row(n, &format!("P{n}"))));
+    let mut lines = rows(&POLICE_ID, (1..=6).map(|n| police_row(n, &format!("P{n}"))));
     // A quote opens in line 3's record id and closes in line 5's: the ids between would become
     // one record id.
     lines[2] = lines[2].replace(",P2,", ",\"P2,");
@@ -210,13 +212,13 @@ fn a_quoted_field_that_runs_over_lines_puts_no_id_number_in_the_quarantine() {
 fn a_name_hash_that_is_not_64_hex_is_quarantined_and_never_stored_or_logged() {
     let (tmp, key) = county();
     let dir = tmp.path();
-    let header = "name_hash,birth_date,gender,township_code,record_id,occurred_on,role,behaviour_code,disposition";
+    let header = header("police_incidents", &["name_hash"]);
     let name_hash = Pseudonymiser::new(DEMO_KEY.as_bytes()).name_hash("张小明");
     police_file(
         dir,
         "police_incidents_1.csv",
         &rows(
-            header,
+            &header,
             [
                 "张小明,2010-01-01,1,431102001,P1,2026-10-01,S,S01,D01".to_string(),
                 format!("{},2010-01-01,1,431102001,P2,2026-10-01,S,S01,D01", id(5)),
@@ -240,7 +242,7 @@ fn an_id_number_with_a_wrong_check_character_or_stored_as_a_number_is_quarantine
     let dir = tmp.path();
     let mut wrong = id(1);
     wrong.replace_range(17.., if wrong.ends_with('0') { "1" } else { "0" });
-    police_file(dir, "police_incidents_1.csv", &rows(POLICE_ID, [format!("{wrong},2010-01-01,1,431102001,P1,2026-10-01,S,S01,D01")]));
+    police_file(dir, "police_incidents_1.csv", &rows(&POLICE_ID, [format!("{wrong},2010-01-01,1,431102001,P1,2026-10-01,S,S01,D01")]));
     // Two ids that differ only past a spreadsheet number's 15–16 significant digits, as numbers.
     let path = dir.join("inbox/police/police_incidents_2.xlsx");
     let mut book = rust_xlsxwriter::Workbook::new();
@@ -268,8 +270,8 @@ fn an_id_number_with_a_wrong_check_character_or_stored_as_a_number_is_quarantine
 fn a_gb18030_file_whose_first_mebibyte_is_ascii_is_read_as_gb18030() {
     let (tmp, key) = county();
     let dir = tmp.path();
-    let header = "id_number,name,birth_date,gender,township_code,record_id,occurred_on,role,behaviour_code,disposition";
-    let mut text = String::from(header) + "\n";
+    let header = header("police_incidents", &["id_number", "name"]);
+    let mut text = header + "\n";
     let mut n = 0;
     while text.len() < (1 << 20) + 1000 {
         n += 1;
@@ -302,9 +304,9 @@ fn a_formula_in_a_school_code_reaches_the_csv_neutralised_and_the_workbook_as_te
     let dir = tmp.path();
     write_csv(
         &dir.join("inbox/education/education_conduct_1.csv"),
-        &[CONDUCT, &format!("{},2010-01-01,1,431102001,C1,=1+2,2026-10-01,K3", pk(1))],
+        &[&CONDUCT, &format!("{},2010-01-01,1,431102001,C1,=1+2,2026-10-01,K3", pk(1))],
     );
-    police_file(dir, "police_incidents_1.csv", &rows(POLICE_ID, [police_row(2, "P\u{0}2"), police_row(3, "P\t3")]));
+    police_file(dir, "police_incidents_1.csv", &rows(&POLICE_ID, [police_row(2, "P\u{0}2"), police_row(3, "P\t3")]));
     let out = run(dir, &key);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let q = quality(dir);
@@ -348,10 +350,10 @@ fn empty_files_and_sheets_are_rejected_as_empty() {
 fn a_trailing_comma_and_a_bad_gb18030_byte_are_named_at_their_lines() {
     let (tmp, key) = county();
     let dir = tmp.path();
-    let mut lines = rows(POLICE_ID, (1..=6).map(|n| police_row(n, &format!("P{n}"))));
+    let mut lines = rows(&POLICE_ID, (1..=6).map(|n| police_row(n, &format!("P{n}"))));
     lines[4].push(',');
     police_file(dir, "police_incidents_1.csv", &lines);
-    let header = "id_number,name,birth_date,gender,township_code,record_id,occurred_on,role,behaviour_code,disposition";
+    let header = header("police_incidents", &["id_number", "name"]);
     let mut gb = encoding_rs::GB18030.encode(&format!("{header}\n{},城关,2010-01-01,1,431102001,G1,2026-10-01,S,B01,D01\n", id(1))).0.into_owned();
     gb.extend_from_slice(format!("{},", id(2)).as_bytes());
     gb.extend_from_slice(&[0xB3, 0x0A]);
@@ -372,7 +374,7 @@ fn a_full_output_disk_names_the_path_and_leaves_no_temporary_folder() {
     }
     let (tmp, key) = county();
     let dir = tmp.path();
-    police_file(dir, "police_incidents_1.csv", &rows(POLICE_ID, (1..=30).map(|n| police_row(n, &format!("P{n}")))));
+    police_file(dir, "police_incidents_1.csv", &rows(&POLICE_ID, (1..=30).map(|n| police_row(n, &format!("P{n}")))));
     let out_dir = dir.join("small-disk");
     std::fs::create_dir_all(&out_dir).unwrap();
     let mounted = std::process::Command::new("mount")

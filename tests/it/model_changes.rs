@@ -16,12 +16,12 @@ fn a_second_night_reports_new_up_down_and_lifted_people_and_keeps_first_listed_o
     //   5: nothing on night 1; a B01 on 2026-11-15 → blue (new)
     write_csv(
         &dir.join("inbox/police/police_incidents_2026-11-01.csv"),
-        &[POLICE, &format!("{},2012-01-01,1,431102001,P1,2026-05-20,S,B01,", pk(1))],
+        &[&POLICE, &format!("{},2012-01-01,1,431102001,P1,2026-05-20,S,B01,", pk(1))],
     );
     write_csv(
         &dir.join("inbox/civil/civil_status_2026-11-01.csv"),
         &[
-            CIVIL,
+            &CIVIL,
             &format!("{},2012-01-01,2,431102001,CS2,LB,2025-01-01,", pk(2)),
             &format!("{},2012-01-01,1,431102002,CS3,LB,2025-01-01,", pk(3)),
             &format!("{},2012-01-01,2,431102002,CS4,LB,2025-01-01,", pk(4)),
@@ -29,7 +29,7 @@ fn a_second_night_reports_new_up_down_and_lifted_people_and_keeps_first_listed_o
     );
     write_csv(
         &dir.join("inbox/education/education_conduct_2026-11-01.csv"),
-        &[CONDUCT, &format!("{},2012-01-01,1,431102002,K3,S1,2025-11-10,K3", pk(3))],
+        &[&CONDUCT, &format!("{},2012-01-01,1,431102002,K3,S1,2025-11-10,K3", pk(3))],
     );
     let run = pipeline_at("run", dir, &lake, &out, &key, "2026-11-01", None);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -54,7 +54,7 @@ fn a_second_night_reports_new_up_down_and_lifted_people_and_keeps_first_listed_o
     write_csv(
         &dir.join("inbox/police/police_incidents_2026-11-21.csv"),
         &[
-            POLICE,
+            &POLICE,
             &format!("{},2012-01-01,2,431102001,P2,2026-11-10,S,S01,", pk(2)),
             &format!("{},2012-01-01,1,431102001,P5,2026-11-15,S,B01,", pk(5)),
         ],

@@ -22,8 +22,6 @@ const WELLBEING: &str = "education/education_wellbeing_2026-11.csv";
 const CIVIL: &str = "civil/civil_status_2026-11.csv";
 const JUSTICE: &str = "justice/justice_correction_2026-11.csv";
 
-const PERSON_COLUMNS: &str = "person_key,birth_date,gender,township_code";
-
 /// The as-of date of most cases.
 const A: &str = "2026-11-24";
 /// An attendance month (2026-09) whose last day is 59 days before it.
@@ -34,20 +32,6 @@ const A_MONTH_60: &str = "2026-11-29";
 const DEFAULT_BIRTH: &str = "2012-03-15";
 
 const REASONS_CASE: &str = "reasons: two S01 police records name the category, department, count, latest date and code label";
-
-/// The table's columns after the person columns.
-fn table_columns(table: &str) -> &'static str {
-    match table {
-        "police_incidents" => "record_id,occurred_on,role,behaviour_code,disposition",
-        "education_enrollment" => "record_id,school_code,status,status_on",
-        "education_attendance" => "record_id,school_code,month,days_absent_unexcused,days_in_session",
-        "education_conduct" => "record_id,school_code,occurred_on,conduct_code",
-        "education_wellbeing" => "record_id,screened_on,level",
-        "civil_status" => "record_id,status_code,valid_from,valid_to",
-        "justice_correction" => "record_id,kind,start_on,end_on",
-        other => panic!("no table {other}"),
-    }
-}
 
 const TABLES: [&str; 7] = [
     "police_incidents",
@@ -402,7 +386,7 @@ fn run_group(as_of: &'static str) -> (tempfile::TempDir, Vec<Row>, Vec<(usize, C
         for (file, id, rest) in &c.rows {
             let lines = files
                 .entry(file)
-                .or_insert_with(|| vec![format!("{PERSON_COLUMNS},{}", table_columns(table_of(file)))]);
+                .or_insert_with(|| vec![header(table_of(file), &["person_key"])]);
             lines.push(format!("{key},{},{gender},{township},{prefix}{id},{rest}", c.birth));
         }
         for id in &c.future {

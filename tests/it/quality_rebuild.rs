@@ -80,7 +80,7 @@ fn a_second_run_the_same_day_reports_every_file_of_the_day() {
     // A file delivered later the same day joins the day's report.
     write_csv(
         &dir.join("inbox/police/police_incidents_2026-11-24_late.csv"),
-        &[POLICE, &format!("{},2012-03-03,1,{},LATE-1,2026-11-20,V,V02,", pk(77), town(dir))],
+        &[&POLICE, &format!("{},2012-03-03,1,{},LATE-1,2026-11-20,V,V02,", pk(77), town(dir))],
     );
     let third = run(dir, &key, None);
     assert_eq!(third.code, 3, "{}", third.stderr);

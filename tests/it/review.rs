@@ -13,13 +13,13 @@ fn decisions_close_tasks_light_overdue_ones_and_keep_ruled_out_people_off_the_li
     write_csv(
         &dir.join("inbox/police/police_incidents_2026-11-01.csv"),
         &[
-            POLICE,
+            &POLICE,
             &format!("{},2012-01-01,1,431102001,P1,2026-10-20,S,S01,", pk(1)),
             &format!("{},2012-01-01,1,431102001,P3,2026-10-20,S,B01,", pk(3)),
             &format!("{},2012-01-01,2,431102002,P4,2026-10-21,S,S03,", pk(4)),
         ],
     );
-    write_csv(&dir.join("inbox/civil/civil_status_2026-11-01.csv"), &[CIVIL, &format!("{},2012-01-01,2,431102001,CS2,LB,2025-01-01,", pk(2))]);
+    write_csv(&dir.join("inbox/civil/civil_status_2026-11-01.csv"), &[&CIVIL, &format!("{},2012-01-01,2,431102001,CS2,LB,2025-01-01,", pk(2))]);
     let run = pipeline_at("run", dir, &lake, &out, &key, "2026-11-01", None);
     assert_eq!(run.code, 0, "{}", run.stderr);
 
@@ -74,7 +74,7 @@ fn decisions_close_tasks_light_overdue_ones_and_keep_ruled_out_people_off_the_li
     assert!(audit.contains("\"decisions_ingested\""));
 
     // Night 3: a new signal for 3 after the decision puts them back on the list, as 新增.
-    write_csv(&dir.join("inbox/police/police_incidents_2026-11-25.csv"), &[POLICE, &format!("{},2012-01-01,1,431102001,P5,2026-11-22,S,B03,", pk(3))]);
+    write_csv(&dir.join("inbox/police/police_incidents_2026-11-25.csv"), &[&POLICE, &format!("{},2012-01-01,1,431102001,P5,2026-11-22,S,B03,", pk(3))]);
     let run = pipeline_at("run", dir, &lake, &out, &key, "2026-11-25", None);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let back = parquet_rows(&out.join("2026-11-25/risk_list.parquet"), &format!("SELECT change FROM t WHERE person_key = '{}'", pk(3)));
@@ -94,7 +94,7 @@ fn an_overdue_task_stays_lit_through_a_tier_decay_and_a_lifting_until_a_decision
     write_csv(
         &dir.join("inbox/police/police_incidents_2026-12-07.csv"),
         &[
-            POLICE,
+            &POLICE,
             &format!("{},2012-01-01,2,431102001,P1,2026-09-11,V,V02,", pk(1)),
             &format!("{},2012-01-01,1,431102001,P2,2025-12-08,V,V05,", pk(2)),
         ],
@@ -231,7 +231,7 @@ fn the_tasks_workbook_filled_in_by_a_reviewer_is_read_back_as_decisions() {
     write_csv(
         &dir.join("inbox/police/police_incidents_2026-11-01.csv"),
         &[
-            POLICE,
+            &POLICE,
             &format!("{},2012-01-01,1,431102001,P1,2026-10-20,S,S01,", pk(1)),
             &format!("{},2012-01-01,2,431102002,P4,2026-10-21,S,S03,", pk(4)),
             &format!("{},2012-01-01,2,431102002,P5,2026-10-21,S,S03,", pk(5)),

@@ -24,13 +24,15 @@ fn county() -> (tempfile::TempDir, PathBuf) {
     write_csv(
         &dir.join("inbox").join(GOOD),
         &[
-            POLICE,
+            &POLICE,
             &format!("{},2012-03-03,1,431102001,P1,2026-10-01,S,S01,", pk(1)),
             &format!("{},2013-04-04,2,431102002,P2,2021-05-01,S,S01,", pk(2)),
             &format!("{},2000-01-01,1,431102001,P3,2026-10-02,S,S01,", pk(3)),
         ],
     );
-    let header = CONDUCT.replace(",conduct_code", "");
+    // the header lacks the table's code column (conduct_code), which the contract requires
+    let code = contract("education_conduct").signal.code;
+    let header = CONDUCT.split(',').filter(|c| *c != code).collect::<Vec<_>>().join(",");
     write_csv(&dir.join("inbox").join(BROKEN), &[&header, &format!("{},2012-03-03,1,431102001,E1,SCH1,2026-10-05", pk(1))]);
     let key = key_file(&dir, DEMO_KEY);
     (tmp, key)

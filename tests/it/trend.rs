@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::common::*;
+use humiao::config::IDENTITY_COLUMNS;
 use humiao::pseudo::DEMO_KEY;
 
 /// (measure, key) → people of `month` in a trend.parquet.
@@ -12,6 +13,13 @@ fn month_counts(trend: &std::path::Path, month: &str) -> BTreeMap<(String, Strin
         .into_iter()
         .map(|r| ((r[0].clone(), r[1].clone()), r[2].parse().unwrap()))
         .collect()
+}
+
+/// Where a police extract with `header` holds its person key, birth date, record id and event
+/// date (the contract's `event_on`).
+fn police_columns(header: &str) -> (usize, usize, usize, usize) {
+    let at = |name: &str| header.split(',').position(|h| h == name).unwrap_or_else(|| panic!("no {name} in {header}"));
+    (at("person_key"), at("birth_date"), at("record_id"), at(&contract("police_incidents").signal.event_on))
 }
 
 /// A synthetic county of `youths` (30 months of history to 2026-11-24) under `dir`; returns the
@@ -255,16 +263,17 @@ fn only_the_month_ends_whose_inputs_changed_are_counted_again() {
     let corrected = std::fs::read_to_string(police.join("police_incidents_2026-11-24.csv")).unwrap()
         + &std::fs::read_to_string(police.join("police_incidents_2026-11-24_correction.csv")).unwrap();
     let header = text.lines().next().unwrap();
+    let (key, birth, record_id, on) = police_columns(header);
     let line = text
         .lines()
         .skip(1)
         .find(|l| {
             let f: Vec<&str> = l.split(',').collect();
-            !l.contains('"') && !f[0].is_empty() && f[3] > "2010" && f[7].starts_with("2026-08-") && !corrected.contains(f[6])
+            !l.contains('"') && !f[key].is_empty() && f[birth] > "2010" && f[on].starts_with("2026-08-") && !corrected.contains(f[record_id])
         })
         .expect("a police record of August 2026");
     let mut f: Vec<String> = line.split(',').map(String::from).collect();
-    f[7] = if f[7] == "2026-08-01" { "2026-08-02".into() } else { "2026-08-01".into() };
+    f[on] = if f[on] == "2026-08-01" { "2026-08-02".into() } else { "2026-08-01".into() };
     write_csv(&police.join("police_incidents_zz_fix.csv"), &[header, &f.join(",")]);
     let (incremental, computed, log) = run("lake");
     assert_eq!(computed, 3, "2026-08-31, 2026-09-30 and 2026-10-31: {log}");
@@ -448,14 +457,15 @@ fn five_nights_of_incremental_runs_equal_a_full_recomputation_each_night() {
     let pipeline = pipeline_with_grace(dir, 365);
     let lake = dir.join("lake");
     let police = dir.join("inbox/police");
-    let header = "person_key,id_number,name_hash,birth_date,gender,township_code,record_id,occurred_on,role,behaviour_code,disposition";
+    let header = &header("police_incidents", &IDENTITY_COLUMNS);
     let existing = std::fs::read_to_string(police.join("police_incidents_2026-11-23.csv")).unwrap();
+    let (keyed, birth, record_id, on) = police_columns(header);
     let with_key: Vec<Vec<String>> = existing
         .lines()
         .skip(1)
         .filter(|l| !l.contains('"'))
         .map(|l| l.split(',').map(String::from).collect::<Vec<_>>())
-        .filter(|f| !f[0].is_empty() && f[3].as_str() > "2010")
+        .filter(|f| !f[keyed].is_empty() && f[birth].as_str() > "2010")
         .collect();
     let model = model_with_short_c1(dir);
     let night = |as_of: &str, model: Option<&std::path::Path>| -> std::path::PathBuf {
@@ -493,11 +503,11 @@ fn five_nights_of_incremental_runs_equal_a_full_recomputation_each_night() {
     // re-delivery, and a row of September known only by a name hash nobody has yet (it waits in
     // pending). Each changes month ends the nightly run has kept.
     let mut new = with_key[0].clone();
-    new[6] = "PX0002".into();
-    new[7] = "2026-10-15".into();
-    let old = with_key.iter().find(|f| f[7].starts_with("2026-06-")).expect("a record of June 2026");
+    new[record_id] = "PX0002".into();
+    new[on] = "2026-10-15".into();
+    let old = with_key.iter().find(|f| f[on].starts_with("2026-06-")).expect("a record of June 2026");
     let mut corrected = old.clone();
-    corrected[7] = "2026-07-15".into();
+    corrected[on] = "2026-07-15".into();
     let waiting_hash = made_up_key(3);
     write_csv(
         &police.join("police_incidents_2026-11-25.csv"),

@@ -70,6 +70,11 @@ pub enum Error {
     )]
     Busy { lake: PathBuf, pid: u32, host: Option<String>, program: Option<String>, started_at: String, command: String },
 
+    /// A lake table could not be opened, read or written: the table, the version it was at where
+    /// known, and why. Who must act is the cause's to say (a full disk stays the machine's).
+    #[error("lake table {table}{}: {source}", at_version(.version))]
+    Lake { table: String, version: Option<i64>, #[source] source: Box<Error> },
+
     /// An output file could not be written (a full disk, permissions): the path, and why.
     #[error("cannot write {path}: {source}")]
     Output { path: PathBuf, #[source] source: Box<Error> },
@@ -81,6 +86,10 @@ pub enum Error {
 
     #[error("internal error (a bug in humiao): {0}")]
     Internal(String),
+}
+
+fn at_version(version: &Option<i64>) -> String {
+    version.map(|v| format!(" (version {v})")).unwrap_or_default()
 }
 
 fn on_host(host: &Option<String>) -> String {
@@ -158,6 +167,7 @@ impl Error {
     /// to fix in the data, see to the machine or try later); 1 for the input data or a bug.
     pub fn exit_code(&self) -> u8 {
         match self {
+            Error::Lake { source, .. } => source.exit_code(),
             Error::Config { .. } | Error::Usage(_) | Error::KeyFile { .. } | Error::KeyMismatch { .. } => 2,
             Error::Io { .. } | Error::Output { .. } | Error::Busy { .. } => 4,
             Error::DataFusion(e) => match e.find_root() {
@@ -174,6 +184,15 @@ impl Error {
 
     pub fn config(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
         Error::Config { path: path.into(), problem: problem.into() }
+    }
+
+    /// An operation on the lake table `table`, at `version` where known, failed because of
+    /// `source` (named once: an error that already names a table is kept as it is).
+    pub fn lake(table: &str, version: Option<i64>, source: impl Into<Error>) -> Self {
+        match source.into() {
+            e @ Error::Lake { .. } => e,
+            e => Error::Lake { table: table.to_string(), version, source: Box::new(e) },
+        }
     }
 
     /// An output file at `path` could not be written because of `source`.
@@ -200,5 +219,17 @@ mod tests {
         assert_eq!(redact("it's 城关镇 2026-11-24"), "it's 城关镇 2026-11-24");
         assert_eq!(redact("the lake's lock and the run's files"), "the lake's lock and the run's files");
         assert_eq!(redact("Error parsing 'P'0001' as date"), "Error parsing '…' as date");
+    }
+
+    #[test]
+    fn a_lake_error_names_its_table_and_keeps_its_causes_exit_code() {
+        let full = Error::lake("signals", Some(3), Error::io("/lake/signals", std::io::Error::from(std::io::ErrorKind::StorageFull)));
+        assert!(full.to_string().starts_with("lake table signals (version 3): I/O error on /lake/signals"), "{full}");
+        assert_eq!(full.exit_code(), 4, "a full disk stays the machine's");
+        let data = Error::lake("persons", None, Error::Internal("x".into()));
+        assert!(data.to_string().starts_with("lake table persons: internal error"), "{data}");
+        assert_eq!(data.exit_code(), 1);
+        let twice = Error::lake("runs", None, Error::lake("signals", Some(1), Error::Internal("x".into())));
+        assert!(twice.to_string().starts_with("lake table signals (version 1): internal"), "named once: {twice}");
     }
 }

@@ -91,6 +91,26 @@ fn date(name: &str) -> Field {
     Field::new(name, DataType::Date32, true)
 }
 
+/// Names the lake table `table` (and its version, where known) in an error about it.
+fn on<E: Into<Error>>(table: &str, version: Option<i64>) -> impl FnOnce(E) -> Error + '_ {
+    move |e| Error::lake(table, version, e)
+}
+
+/// A table's version as read.
+fn version_of(t: &DeltaTable) -> Option<i64> {
+    t.version().map(|v| v as i64)
+}
+
+/// The newest version in a table's log folder (the one opening it reads), from its commit files'
+/// names (`00000000000000000003.json`).
+fn newest_logged(log: &Path) -> Option<i64> {
+    std::fs::read_dir(log)
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".json")?.parse::<i64>().ok())
+        .max()
+}
+
 /// The canonical record every table's rows are validated into (one row per input row).
 pub fn staged_fields() -> Vec<Field> {
     vec![
@@ -327,7 +347,8 @@ impl Lake {
         if !std::fs::read_dir(&log).is_ok_and(|mut d| d.next().is_some()) {
             return Ok(None);
         }
-        let t = DeltaTable::try_from_url(self.url(table)?).await?;
+        let url = self.url(table).map_err(on(table, None))?;
+        let t = DeltaTable::try_from_url(url).await.map_err(on(table, newest_logged(&log)))?;
         Ok(t.version().is_some().then_some(t))
     }
 
@@ -339,15 +360,17 @@ impl Lake {
             let _ = ctx.deregister_table(table);
             match self.open(table).await? {
                 Some(t) => {
-                    versions.insert(table.to_string(), t.version().map(|v| v as i64).unwrap_or(-1));
-                    t.update_datafusion_session(&ctx.state())?;
-                    let provider = with_missing_columns(ctx, t.table_provider().await?, &schema_of(table))?;
-                    ctx.register_table(table, provider)?;
+                    let version = version_of(&t);
+                    versions.insert(table.to_string(), version.unwrap_or(-1));
+                    t.update_datafusion_session(&ctx.state()).map_err(on(table, version))?;
+                    let provider = t.table_provider().await.map_err(on(table, version))?;
+                    let provider = with_missing_columns(ctx, provider, &schema_of(table)).map_err(on(table, version))?;
+                    ctx.register_table(table, provider).map_err(on(table, version))?;
                 }
                 None => {
                     versions.insert(table.to_string(), -1);
-                    let empty = MemTable::try_new(schema_of(table), vec![vec![]])?;
-                    ctx.register_table(table, Arc::new(empty))?;
+                    let empty = MemTable::try_new(schema_of(table), vec![vec![]]).map_err(on(table, None))?;
+                    ctx.register_table(table, Arc::new(empty)).map_err(on(table, None))?;
                 }
             }
         }
@@ -370,19 +393,23 @@ impl Lake {
                     .as_ref()
                     .try_into_kernel()
                     .map_err(|e| Error::Internal(format!("the schema of lake table {table}: {e}")))?;
-                deltalake::DeltaTableBuilder::from_url(self.url(table)?)?
-                    .build()?
+                let url = self.url(table).map_err(on(table, None))?;
+                deltalake::DeltaTableBuilder::from_url(url)
+                    .and_then(|b| b.build())
+                    .map_err(on(table, None))?
                     .create()
                     .with_columns(schema.fields().cloned())
                     .with_partition_columns(partitioned_by(table))
                     .with_configuration(table_configuration(table))
-                    .await?
+                    .await
+                    .map_err(on(table, None))?
             }
         };
+        let version = version_of(&t);
         // A table keeps the partitioning it was made with (a lake made before the tables were
         // partitioned keeps writing unpartitioned files).
-        let partitions: Vec<String> = t.snapshot()?.metadata().partition_columns().to_vec();
-        let df = conform(df, &schema_of(table))?;
+        let partitions: Vec<String> = t.snapshot().map_err(on(table, version))?.metadata().partition_columns().to_vec();
+        let df = conform(df, &schema_of(table)).map_err(on(table, version))?;
         let t = t
             .write(Vec::<RecordBatch>::new())
             .with_partition_columns(partitions)
@@ -391,7 +418,8 @@ impl Lake {
             .with_session_state(Arc::new(ctx.state()))
             .with_save_mode(SaveMode::Append)
             .with_schema_mode(SchemaMode::Merge)
-            .await?;
+            .await
+            .map_err(on(table, version))?;
         tracing::debug!(table, seconds = started.elapsed().as_secs_f64(), "appended");
         Ok(t.version().map(|v| v as i64).unwrap_or(-1))
     }
@@ -399,12 +427,15 @@ impl Lake {
     /// Deletes from `table` every row whose `(table_name, record_id)` is in `keys`, in one commit.
     pub async fn delete_keys(&self, ctx: &SessionContext, table: &str, keys: DataFrame) -> Result<()> {
         let Some(t) = self.open(table).await? else { return Ok(()) };
+        let version = version_of(&t);
         t.merge(keys, "target.table_name = source.table_name AND target.record_id = source.record_id")
             .with_source_alias("source")
             .with_target_alias("target")
             .with_session_state(Arc::new(ctx.state()))
-            .when_matched_delete(|d| d)?
-            .await?;
+            .when_matched_delete(|d| d)
+            .map_err(on(table, version))?
+            .await
+            .map_err(on(table, version))?;
         Ok(())
     }
 
@@ -417,7 +448,7 @@ impl Lake {
         use chrono::Datelike;
         let Some(t) = self.open(table).await? else { return Ok(()) };
         let day = lit(&cutoff.to_string());
-        let predicates = if t.snapshot()?.metadata().partition_columns().iter().any(|c| c == BIRTH_YEAR) {
+        let predicates = if t.snapshot().map_err(on(table, version_of(&t)))?.metadata().partition_columns().iter().any(|c| c == BIRTH_YEAR) {
             let year = cutoff.year();
             vec![format!("{BIRTH_YEAR} < {year}"), format!("{BIRTH_YEAR} = {year} AND {born} <= {day}")]
         } else {
@@ -425,7 +456,13 @@ impl Lake {
         };
         let mut t = t;
         for predicate in predicates {
-            (t, _) = t.delete().with_predicate(predicate).with_session_state(Arc::new(ctx.state())).await?;
+            let version = version_of(&t);
+            (t, _) = t
+                .delete()
+                .with_predicate(predicate)
+                .with_session_state(Arc::new(ctx.state()))
+                .await
+                .map_err(on(table, version))?;
         }
         Ok(())
     }
@@ -433,10 +470,12 @@ impl Lake {
     /// Deletes the rows of `table` for which `predicate` (SQL) holds, in one commit.
     pub async fn delete_where(&self, ctx: &SessionContext, table: &str, predicate: &str) -> Result<()> {
         let Some(t) = self.open(table).await? else { return Ok(()) };
+        let version = version_of(&t);
         t.delete()
             .with_predicate(predicate.to_string())
             .with_session_state(Arc::new(ctx.state()))
-            .await?;
+            .await
+            .map_err(on(table, version))?;
         Ok(())
     }
 
@@ -446,12 +485,14 @@ impl Lake {
         let mut removed = 0;
         for table in TABLES {
             let Some(t) = self.open(table).await? else { continue };
+            let version = version_of(&t);
             let (_, metrics) = t
                 .vacuum()
                 .with_retention_period(chrono::Duration::zero())
                 .with_enforce_retention_duration(false)
                 .with_mode(deltalake::operations::vacuum::VacuumMode::Full)
-                .await?;
+                .await
+                .map_err(on(table, version))?;
             removed += metrics.files_deleted.len() as u64;
             // a birth year's folder whose files are all gone goes too
             let dir = self.root.join(table);
@@ -514,18 +555,21 @@ impl Lake {
                     let dir = self.root.join(table);
                     std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
                 } else {
-                    t.restore().with_version_to_restore(before as u64).await?;
+                    t.restore().with_version_to_restore(before as u64).await.map_err(on(table, Some(now)))?;
                 }
             }
             std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
         }
         self.register_all(ctx).await?;
-        let committed: Vec<String> = collect_strings(ctx, "SELECT DISTINCT run_id FROM runs").await?;
+        let committed: Vec<String> =
+            collect_strings(ctx, "SELECT DISTINCT run_id FROM runs").await.map_err(on(RUNS, None))?;
         let mut removed = 0;
         for table in [SIGNALS, PERSONS, PENDING, QUARANTINE, FILES, SCORES, TRENDS, DECISIONS, TASKS] {
             let Some(t) = self.open(table).await? else { continue };
+            let version = version_of(&t);
             let stray: Vec<String> = collect_strings(ctx, &format!("SELECT DISTINCT run_id FROM {table}"))
-                .await?
+                .await
+                .map_err(on(table, version))?
                 .into_iter()
                 .filter(|r| !committed.contains(r))
                 .collect();
@@ -537,7 +581,8 @@ impl Lake {
             t.delete()
                 .with_predicate(format!("run_id IN ({list})"))
                 .with_session_state(Arc::new(ctx.state()))
-                .await?;
+                .await
+                .map_err(on(table, version))?;
             removed += stray.len();
         }
         Ok(removed)

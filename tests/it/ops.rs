@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
+use humiao::config::IDENTITY_COLUMNS;
 use humiao::ops::audit::{AUDIT_FILE, AuditLog, HEAD_FILE};
 use humiao::ops::key_fingerprint::FINGERPRINT_FILE;
 use humiao::ops::lock::LOCK_FILE;
@@ -116,7 +117,7 @@ fn the_scheduler_runs_the_pipeline_at_each_firing_as_of_that_day() {
     write_csv(
         &dir.join("inbox/police/police_incidents_2026-11-20.csv"),
         &[
-            "person_key,id_number,name_hash,birth_date,gender,township_code,record_id,occurred_on,role,behaviour_code,disposition",
+            &header("police_incidents", &IDENTITY_COLUMNS),
             ",110105201001011232,,2010-01-01,1,431102001,P01,2026-10-03,S,S01,D05",
         ],
     );
@@ -232,6 +233,48 @@ fn a_run_with_another_key_is_refused_before_the_lake_changes() {
     assert_eq!(samples_at("ingest", dir, &other).code, 2);
 }
 
+/// The newest commit file of a lake table, and its version.
+fn newest_commit(table_dir: &Path) -> (std::path::PathBuf, u64) {
+    files_under(&table_dir.join("_delta_log"))
+        .into_iter()
+        .filter_map(|p| Some((p.file_name()?.to_str()?.strip_suffix(".json")?.parse::<u64>().ok()?, p.clone())))
+        .max()
+        .map(|(v, p)| (p, v))
+        .expect("a commit file")
+}
+
+/// A lake table whose newest commit cannot be read, or that lost a data file, stops the next
+/// run with an error that names the table (and the version read), beside what the engine says.
+#[test]
+fn a_corrupted_or_missing_lake_table_file_is_named_by_its_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let first = samples_at("ingest", dir, &demo_key());
+    assert!(matches!(first.code, 0 | 3), "{}", first.stderr);
+    let samples = root().join("data-samples");
+    let score = |lake: &Path| pipeline_at("score", &samples, lake, &dir.join("out"), &demo_key(), AS_OF, None);
+
+    let corrupted = dir.join("corrupted");
+    copy_dir(&dir.join("lake"), &corrupted);
+    let (commit, version) = newest_commit(&corrupted.join("persons"));
+    std::fs::write(&commit, "{ this is not a commit\n").unwrap();
+    let run = score(&corrupted);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("error: lake table persons (version {version}): ")), "{}", run.stderr);
+
+    let missing = dir.join("missing");
+    copy_dir(&dir.join("lake"), &missing);
+    let data = files_under(&missing.join("signals"))
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .expect("a data file of signals");
+    std::fs::remove_file(&data).unwrap();
+    let (_, version) = newest_commit(&missing.join("signals"));
+    let run = score(&missing);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("error: lake table signals (version {version}): ")), "{}", run.stderr);
+}
+
 /// `humiao audit verify` of `lake` with the demo key.
 fn verify_demo(lake: &Path) -> Run {
     let run = audit_verify(lake);
@@ -335,7 +378,7 @@ fn a_purge_by_a_run_killed_right_after_it_reaches_the_audit_log_and_the_reruns_m
     townships(dir);
     let key = key_file(dir, DEMO_KEY);
     // Born 2006-01-01: purged from 2025-01-01 on (18 years and a grace of 365 days).
-    let header = "person_key,birth_date,gender,township_code,record_id,occurred_on,role,behaviour_code,disposition";
+    let header = POLICE.as_str();
     write_csv(
         &dir.join("inbox/police/police_incidents_2024-05-01.csv"),
         &[header, &format!("{},2006-01-01,1,431102001,P1,2024-03-01,S,S01,", pk(1)), &format!("{},2012-03-03,1,431102002,P2,2024-03-01,S,S01,", pk(2))],

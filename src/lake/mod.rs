@@ -421,7 +421,7 @@ impl Lake {
             .await
             .map_err(on(table, version))?;
         tracing::debug!(table, seconds = started.elapsed().as_secs_f64(), "appended");
-        Ok(t.version().map(|v| v as i64).unwrap_or(-1))
+        Ok(version_of(&t).unwrap_or(-1))
     }
 
     /// Deletes from `table` every row whose `(table_name, record_id)` is in `keys`, in one commit.
@@ -546,7 +546,7 @@ impl Lake {
             for table in TABLES {
                 let Some(before) = state["versions"][table].as_i64() else { continue };
                 let Some(t) = self.open(table).await? else { continue };
-                let now = t.version().map(|v| v as i64).unwrap_or(-1);
+                let now = version_of(&t).unwrap_or(-1);
                 if now <= before {
                     continue;
                 }
